@@ -1,0 +1,13 @@
+"""d2lmini: the companion library of the ResNet chapter.
+
+``import d2lmini as d2l`` gives the names the book's code uses.
+"""
+from .hyperparameters import add_to_class, HyperParameters
+from .devices import cpu, gpu, num_gpus, try_gpu, try_all_gpus
+from .tensors import *  # noqa: F401,F403  (randn, reshape, ... as in the book)
+from .mode import fast_mode
+from .checks import check_image_batch
+from .board import ProgressBoard
+from .module import Module, Classifier, Classification, init_cnn
+
+__version__ = "0.1.0"
