@@ -11,3 +11,7 @@ from .board import ProgressBoard
 from .module import Module, Classifier, Classification, init_cnn
 
 __version__ = "0.1.0"
+
+# -- infrastructure added by each module's owner (one line each) --
+
+# -- modules generated from the notebooks (python -m d2lmini.export) --
