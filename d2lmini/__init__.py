@@ -13,5 +13,8 @@ from .module import Module, Classifier, Classification, init_cnn
 __version__ = "0.1.0"
 
 # -- infrastructure added by each module's owner (one line each) --
+from .trainer import Trainer, DivergenceError
+from .checkpoint import seed_everything
+from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Timer
 
 # -- modules generated from the notebooks (python -m d2lmini.export) --
