@@ -1,0 +1,102 @@
+"""benchmarks/train_speed.py: its FLOP count, its clock, and a tiny end-to-end run.
+
+Timings are never asserted; only the structure of the output and that its
+numbers parse and are positive.
+"""
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "train_speed.py"
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("train_speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_count_forward_macs_matches_hand_count(bench):
+    # conv: 8x8 output (stride 2 on 16x16, padding 1), 4 channels, 3*3*2 MACs
+    # each; linear: 4*8*8 inputs -> 5 outputs.
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 8 * 8, 5))
+    expected = 8 * 8 * 4 * (3 * 3 * 2) + 4 * 8 * 8 * 5
+    assert bench.count_forward_macs(model, torch.zeros(3, 2, 16, 16)) == expected
+
+
+def test_count_forward_macs_grouped_conv_and_restores_mode(bench):
+    model = nn.Sequential(nn.Conv2d(4, 8, 1, groups=2), nn.BatchNorm2d(8))
+    model.train()
+    before = model[1].running_mean.clone()
+    macs = bench.count_forward_macs(model, torch.randn(2, 4, 5, 5))
+    assert macs == 5 * 5 * 8 * (4 // 2)
+    assert model.training  # mode restored
+    assert torch.equal(model[1].running_mean, before)  # counted in eval mode
+    assert not model[0]._forward_hooks  # hooks removed
+
+
+def test_step_clock_times_only_steps_after_warmup(bench):
+    model = nn.Linear(2, 1)
+    model.configure_optimizers = lambda: torch.optim.SGD(model.parameters(), lr=0.1)
+    clock = bench.StepClock(torch.device("cpu"))
+    clock.attach(model)
+    optim = model.configure_optimizers()
+    for _ in range(4):
+        optim.step()
+    assert len(clock.ends) == 4
+    # Step ends; the clock starts when warm-up step 1 ends (t=10), so the
+    # three timed steps take 15 - 10 = 5 s, data fetching included.
+    clock.ends = [10.0, 11.0, 13.0, 15.0]
+    assert clock.images_per_s(warmup=1, steps=3, batch_size=8) == pytest.approx(24 / 5.0)
+    with pytest.raises(RuntimeError, match="only 4 optimizer steps"):
+        clock.images_per_s(warmup=2, steps=3, batch_size=8)
+
+
+def test_parse_args_sizes_the_slice_and_rejects_zero_warmup(bench):
+    args = bench.parse_args(["--steps", "3", "--warmup", "2", "--batch-size", "16"])
+    assert args.num_train == 5 * 16
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--warmup", "0"])
+
+
+NUMBER = r"(\d+(?:\.\d+)?)"
+
+
+def _ours_missing() -> bool:
+    import d2lmini
+    return not all(hasattr(d2lmini, n) for n in ("FashionMNIST", "Trainer", "ResNet18"))
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
+@pytest.mark.skipif(_ours_missing(), reason="d2lmini lacks FashionMNIST/Trainer/ResNet18 yet")
+def test_tiny_run_prints_both_sides_and_ratio():
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--steps", "2", "--warmup", "1", "--batch-size", "8",
+         "--resize", "32", "--repeats", "1", "--matmul-size", "256"],
+        capture_output=True, text=True, timeout=240)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for side in ("reference", "d2lmini"):
+        run = re.search(rf"^run 1 {side}\s+{NUMBER} images/s$", out, re.M)
+        median = re.search(rf"^{side}\s+median\s+{NUMBER} images/s .*?{NUMBER} GFLOP/s", out, re.M)
+        assert run and median, out
+        assert float(run.group(1)) > 0 and float(median.group(1)) == float(run.group(1))
+        assert float(median.group(2)) > 0
+    ratio = re.search(rf"^ratio d2lmini/reference: {NUMBER}x$", out, re.M)
+    assert ratio and float(ratio.group(1)) > 0, out
+    peak = re.search(rf"^matmul peak: {NUMBER} GFLOP/s", out, re.M)
+    assert peak and float(peak.group(1)) > 0, out
+    # Both sides build the same network: the same forward MACs at 32x32.
+    macs = re.findall(r"\[(\d+\.\d+) GMAC/image forward\]", out)
+    assert len(macs) == 2 and macs[0] == macs[1], out
+    assert re.search(r"^device: (cpu|cuda)", out, re.M)
