@@ -195,15 +195,23 @@ class Trainer(HyperParameters):
         params = [p for p in model.parameters() if p.requires_grad and p.grad is not None]
         torch.nn.utils.clip_grad_norm_(params, grad_clip_val)
 
+    @staticmethod
+    def _check_lr(lr) -> None:
+        if isinstance(lr, torch.Tensor):
+            lr = float(lr)
+        if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and lr > 0
+                                        and math.isfinite(lr)):
+            raise ValueError(f"the learning rate must be a positive number, got lr={lr!r}")
+
     def _configure_optimizer(self, model) -> torch.optim.Optimizer:
+        # Check the model's lr first: torch's own message for a negative lr
+        # does not say where the value came from.
+        if hasattr(model, "lr"):
+            self._check_lr(model.lr)
         optim = model.configure_optimizers()
         for group in optim.param_groups:
-            lr = group.get("lr")
-            if isinstance(lr, torch.Tensor):
-                lr = float(lr)
-            if lr is not None and not (isinstance(lr, (int, float)) and lr > 0
-                                       and math.isfinite(lr)):
-                raise ValueError(f"the learning rate must be a positive number, got lr={lr!r}")
+            if "lr" in group:
+                self._check_lr(group["lr"])
         return optim
 
     # -- logging (called by Module.plot) --------------------------------------

@@ -1,0 +1,180 @@
+"""Trainer.fit: book semantics, progress, summary, history, seeding, bad args."""
+import re
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import d2lmini as d2l
+
+
+class SyntheticData:
+    """A tiny data module: 10-class Gaussian blobs, ``n`` train / ``n_val`` val."""
+
+    def __init__(self, n: int = 2000, n_val: int = 500, batch_size: int = 100,
+                 num_inputs: int = 8, generator: bool = False):
+        g = torch.Generator().manual_seed(123)
+        centers = torch.randn(10, num_inputs, generator=g) * 2
+        def make(m):
+            y = torch.randint(0, 10, (m,), generator=g)
+            return centers[y] + torch.randn(m, num_inputs, generator=g), y
+        self.train, self.val = make(n), make(n_val)
+        self.batch_size = batch_size
+        self.generator = torch.Generator() if generator else None
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(*self.train), self.batch_size, shuffle=True,
+                          generator=self.generator)
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(*self.val), self.batch_size, shuffle=False)
+
+
+class MLP(d2l.Classifier):
+    """A small classifier with dropout (so seeding matters for its masks too)."""
+
+    def __init__(self, lr: float = 0.1, num_inputs: int = 8, dropout: float = 0.1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Linear(num_inputs, 32), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(32, 10))
+
+
+def make_model(seed: int = 0, **kwargs) -> MLP:
+    torch.manual_seed(seed)
+    model = MLP(**kwargs)
+    model.board.display = False  # tests check the board's data, not a PNG
+    return model
+
+
+def losses(history):
+    return [(r["train_loss"], r["val_loss"], r["val_acc"]) for r in history]
+
+
+def test_fit_one_epoch_progress_summary_history(capsys):
+    data, model = SyntheticData(), make_model()
+    trainer = d2l.Trainer(max_epochs=1, seed=0)
+    history = trainer.fit(model, data)
+    out, err = capsys.readouterr()
+    # tqdm bar on stderr, with the batch count and a loss readout
+    assert "20/20" in err and "loss=" in err
+    assert re.search(r"epoch 1/1: train loss \d\.\d{3}, val loss \d\.\d{3}, "
+                     r"val acc \d\.\d{3}, [\d.]+ s, \d+ img/s", out), out
+    assert history is trainer.history and len(history) == 1
+    rec = history[-1]
+    assert set(rec) >= {"epoch", "train_loss", "val_loss", "val_acc", "seconds", "images_per_s"}
+    assert rec["epoch"] == 1 and rec["seconds"] > 0 and rec["images_per_s"] > 0
+    # val accuracy is the exact count of correct predictions over 500 examples
+    model.eval()
+    with torch.no_grad():
+        X, y = data.val
+        correct = int((model(X).argmax(1) == y).sum())
+    assert rec["val_acc"] == correct / 500
+    # val loss is the exact example-weighted mean
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(model(X), y).item()
+    assert rec["val_loss"] == pytest.approx(expected, rel=1e-5)
+    assert history.column("epoch") == [1]
+
+
+def test_book_attributes_and_board():
+    data, model = SyntheticData(n=400), make_model()
+    trainer = d2l.Trainer(max_epochs=2, progress=False)
+    trainer.fit(model, data)
+    assert model.trainer is trainer and trainer.model is model
+    assert trainer.num_train_batches == 4 and trainer.num_val_batches == 5
+    assert trainer.train_batch_idx == 8 and trainer.val_batch_idx == 10
+    assert isinstance(trainer.optim, torch.optim.SGD)
+    board = model.board
+    assert board.xlabel == "epoch" and board.xlim == [0, 2]
+    # plot_train_per_epoch=2 -> two train points per epoch; one val point per epoch
+    assert [p[0] for p in board.data["train_loss"]] == [0.5, 1.0, 1.5, 2.0]
+    assert [p[0] for p in board.data["val_loss"]] == [1, 2]
+    assert [p[1] for p in board.data["val_acc"]] == trainer.history.column("val_acc")
+
+
+def test_progress_false_silences_bar(capsys):
+    d2l.Trainer(max_epochs=1, progress=False).fit(make_model(), SyntheticData(n=400))
+    out, err = capsys.readouterr()
+    assert "batch" not in err and "epoch 1/1:" in out
+
+
+def test_seeded_runs_identical():
+    runs = []
+    for _ in range(2):
+        model = make_model(seed=7)
+        h = d2l.Trainer(max_epochs=2, seed=3, progress=False).fit(model, SyntheticData(n=400))
+        runs.append((losses(h), [p.clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    # a different seed changes the shuffles and dropout masks
+    model = make_model(seed=7)
+    h = d2l.Trainer(max_epochs=2, seed=4, progress=False).fit(model, SyntheticData(n=400))
+    assert losses(h) != runs[0][0]
+
+
+def test_seed_reaches_loader_generator():
+    runs = [losses(d2l.Trainer(max_epochs=1, seed=5, progress=False).fit(
+        make_model(), SyntheticData(n=400, generator=True))) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_num_gpus_falls_back_to_cpu(capsys, monkeypatch):
+    import d2lmini.trainer as tr
+    monkeypatch.setattr(tr, "count_gpus", lambda: 0)
+    monkeypatch.setattr(tr, "_said_no_gpu", False)
+    t1 = d2l.Trainer(max_epochs=1, num_gpus=1)
+    t2 = d2l.Trainer(max_epochs=1, num_gpus=1)
+    assert t1.device == t2.device == torch.device("cpu") and t1.gpus == []
+    assert capsys.readouterr().out.count("no GPU was found") == 1  # said once
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(max_epochs=0), "max_epochs"), (dict(max_epochs=-3), "max_epochs"),
+    (dict(max_epochs=2.5), "max_epochs"), (dict(max_epochs=True), "max_epochs"),
+    (dict(max_epochs=1, gradient_clip_val=-1), "gradient_clip_val"),
+    (dict(max_epochs=1, device="gpu7"), "gpu7"),
+    (dict(max_epochs=1, checkpoint_every=0), "checkpoint_every"),
+    (dict(max_epochs=1, seed="x"), "seed"),
+])
+def test_bad_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        d2l.Trainer(**kwargs)
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan")])
+def test_bad_learning_rate(lr):
+    with pytest.raises(ValueError, match=f"lr={lr}"):
+        d2l.Trainer(max_epochs=1, progress=False).fit(make_model(lr=lr), SyntheticData(n=200))
+
+
+def test_gradient_clipping_bounds_norm():
+    model = make_model()
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    d2l.Trainer(max_epochs=1).clip_gradients(1.0, model)
+    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
+    assert norm == pytest.approx(1.0, rel=1e-4)
+
+
+def test_channels_last_conv_model():
+    class Conv(d2l.Classifier):
+        def __init__(self, lr=0.05):
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                     nn.Flatten(), nn.Linear(4, 10))
+    class Images(SyntheticData):
+        def __init__(self):
+            super().__init__(n=64, n_val=32, batch_size=32, num_inputs=64)
+            self.train = (self.train[0].reshape(-1, 1, 8, 8), self.train[1])
+            self.val = (self.val[0].reshape(-1, 1, 8, 8), self.val[1])
+    torch.manual_seed(0)
+    model = Conv()
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=1, channels_last=True, progress=False)
+    trainer.fit(model, Images())
+    assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert trainer.prepare_batch(next(iter(Images().train_dataloader())))[0] \
+        .is_contiguous(memory_format=torch.channels_last)
