@@ -337,7 +337,7 @@ class Trainer(HyperParameters):
                     loss = model.training_step(batch)
                 if check_every == 1:
                     if not bool(torch.isfinite(loss)):  # free on CPU; before the update
-                        raise DivergenceError(self.epoch + 1, i + 1, float(loss))
+                        raise DivergenceError(self.epoch + 1, i + 1, float(loss.detach()))
                 else:
                     flag = (~torch.isfinite(loss.detach())).to(torch.int32)
                     bad = flag if bad is None else bad + flag
