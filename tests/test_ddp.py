@@ -1,0 +1,95 @@
+"""Data-parallel training under torchrun (gloo, 2 CPU processes) matches a
+single process on the same global batches."""
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import d2lmini as d2l
+
+SCRIPT = textwrap.dedent('''
+    import sys
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    import d2lmini as d2l
+
+    class Data:
+        def __init__(self):
+            g = torch.Generator().manual_seed(0)
+            self.X = torch.randn(96, 6, generator=g)
+            self.y = torch.randint(0, 4, (96,), generator=g)
+        def train_dataloader(self):
+            return DataLoader(TensorDataset(self.X, self.y), batch_size=16, shuffle=True)
+        def val_dataloader(self):
+            return DataLoader(TensorDataset(self.X[:40], self.y[:40]), batch_size=16)
+
+    class Net(d2l.Classifier):
+        def __init__(self, lr=0.5):
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 4))
+
+    def run(out_path):
+        torch.manual_seed(0)
+        model = Net()
+        model.board.display = False
+        trainer = d2l.Trainer(max_epochs=2, seed=1, progress=False)
+        history = trainer.fit(model, Data())
+        if trainer.rank == 0:
+            torch.save({"state": model.state_dict(), "history": list(history),
+                        "rank": trainer.rank}, out_path)
+        return trainer
+
+    if __name__ == "__main__":
+        trainer = run(sys.argv[1])
+        import torch.distributed as dist
+        if dist.is_initialized():
+            dist.destroy_process_group()
+''')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one(tmp_path, monkeypatch):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    ddp_out = tmp_path / "ddp.pt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+         str(script), str(ddp_out)],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # only rank 0 prints the epoch summaries
+    assert proc.stdout.count("epoch 2/2:") == 1, proc.stdout
+
+    # the same script, one process (WORLD_SIZE unset), in this interpreter
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    namespace = {"__name__": "ddp_single"}
+    exec(compile(SCRIPT, str(script), "exec"), namespace)
+    single_out = tmp_path / "single.pt"
+    namespace["run"](str(single_out))
+
+    ddp, single = torch.load(ddp_out), torch.load(single_out)
+    for k, v in single["state"].items():
+        torch.testing.assert_close(ddp["state"][k], v, rtol=1e-5, atol=1e-6)
+    for a, b in zip(ddp["history"], single["history"]):
+        for key in ("train_loss", "val_loss", "val_acc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5), key
+    # training actually moved the weights (the comparison is not vacuous)
+    torch.manual_seed(0)
+    init = namespace["Net"]().state_dict()
+    assert not torch.allclose(init["net.0.weight"], single["state"]["net.0.weight"])
