@@ -1,0 +1,107 @@
+"""The chapter's figures: present, valid SVG, reproducible, true to the model."""
+import importlib.util
+import re
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import d2lmini
+
+ROOT = Path(__file__).resolve().parents[1]
+IMG = ROOT / "img"
+FIGURES = ["functionclasses.svg", "residual-block.svg", "resnet-block.svg", "resnet18.svg"]
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "tools" / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tool():
+    return _load_tool()
+
+
+def _needs_model():
+    if not hasattr(d2lmini, "ResNet18"):
+        pytest.skip("d2lmini.ResNet18 is not exported yet (notebooks/03_resnet_model.ipynb)")
+    return d2lmini.ResNet18
+
+
+def _needs_toolchain(tool, name: str) -> None:
+    """Byte equality only means something with the toolchain that made the file."""
+    pytest.importorskip("graphviz")
+    if shutil.which("dot") is None:
+        pytest.skip("graphviz's `dot` is not installed")
+    stamp = re.search(r"<!-- d2lmini-figures: made by .*? with (.*?) -->",
+                      (IMG / name).read_text(encoding="utf-8"))
+    assert stamp, f"{name} lacks its toolchain comment: regenerate with `make figures`"
+    if stamp.group(1) != tool._versions():
+        pytest.skip(f"{name} was made with {stamp.group(1)}, this machine has {tool._versions()}")
+
+
+def _svg_text(path: Path) -> str:
+    """All text content of an SVG, entities resolved."""
+    return " ".join(t.strip() for t in ET.parse(path).getroot().itertext() if t.strip())
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figure_is_an_svg_with_a_size(name):
+    path = IMG / name
+    assert path.is_file(), f"img/{name} is missing: run `make figures`"
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{SVG_NS}svg"
+    assert root.get("viewBox") or (root.get("width") and root.get("height"))
+    assert len(list(root.iter())) > 20  # a drawing, not an empty canvas
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_regenerated_figure_is_byte_identical(tool, name, tmp_path):
+    if name == "resnet18.svg":
+        _needs_model()
+    _needs_toolchain(tool, name)
+    assert tool.main(["--out", str(tmp_path), "--only", name]) == 0
+    fresh = (tmp_path / name).read_bytes()
+    assert fresh == (IMG / name).read_bytes(), (
+        f"img/{name} is stale or not deterministic: run `make figures` and commit")
+
+
+def test_block_diagrams_name_their_layers():
+    residual = _svg_text(IMG / "residual-block.svg")
+    for label in ["weight layer", "activation function", "A regular block", "A residual block"]:
+        assert label in residual
+    block = _svg_text(IMG / "resnet-block.svg")
+    for label in ["3\u00d73 conv", "1\u00d71 conv", "batch norm", "ReLU", "+"]:
+        assert label in block
+
+
+def test_trace_follows_the_model_and_the_input_size(tool):
+    model = _needs_model()()
+    boxes = tool.trace_resnet(model, (1, 1, 96, 96))
+    residual = [b for b in boxes if b.kind == "residual"]
+    assert len(residual) == 8  # ResNet-18: four stages of two blocks
+    assert [b.shape for b in residual[1::2]] == [
+        (64, 24, 24), (128, 12, 12), (256, 6, 6), (512, 3, 3)]
+    assert boxes[-1].shape == (10,)
+    assert sum("1\u00d71 conv shortcut" in b.lines[1] for b in residual) == 3
+    big = tool.trace_resnet(model, (1, 1, 224, 224))
+    assert [b.shape for b in big if b.kind == "residual"][-1] == (512, 7, 7)
+    assert model.training  # the dry run leaves the mode as it found it
+
+
+def test_resnet18_figure_shows_the_traced_shapes(tool):
+    model = _needs_model()()
+    text = _svg_text(IMG / "resnet18.svg")
+    assert "1 \u00d7 1 \u00d7 96 \u00d7 96" in text  # says which input it traced
+    for box in tool.trace_resnet(model, tool.TRACE_INPUT):
+        assert tool._shape_text(box.shape) in text, box
+        for line in box.lines:
+            assert line in text, line
+    assert "512 \u00d7 3 \u00d7 3" in text
