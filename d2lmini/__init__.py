@@ -18,3 +18,4 @@ from .checkpoint import seed_everything
 from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Timer
 
 # -- modules generated from the notebooks (python -m d2lmini.export) --
+from .resnet import Residual, ResNet, ResNet18, resnet_block
