@@ -34,11 +34,12 @@ from .hyperparameters import HyperParameters
 
 __all__ = ["Trainer", "DivergenceError"]
 
-# Measured on this project's shared 2-core CPU (ResNet-18 training step, one
-# channel, 96x96, batch 32, 1 thread, median of 5 steps, two rounds):
-# contiguous 0.84 / 0.74 s, channels_last 0.74 / 1.16 s. No reliable gain on
-# CPU, so it is opt-in; on CUDA with amp it usually helps (tensor cores
-# prefer NHWC).
+# Measured on this project's shared 2-core CPU, one ResNet-18 training step
+# (d2lmini.ResNet18, batch 32, 1x96x96), contiguous vs channels_last:
+# torchvision resnet18, 1 thread: 0.84/0.74 s vs 0.74/1.16 s (two rounds);
+# d2lmini.ResNet18, 2 threads, 15 steps each, machine busy: median 5.9 s vs
+# 6.5 s, best 2.1 s vs 4.6 s. No gain on CPU, so it is opt-in; on CUDA with
+# amp it usually helps (tensor cores prefer NHWC).
 CHANNELS_LAST_DEFAULT = False
 
 _said_no_gpu = False  # the CPU fallback is announced once per process
@@ -325,7 +326,7 @@ class Trainer(HyperParameters):
         plot_every = max(nb // max(int(getattr(model, "plot_train_per_epoch", 2)), 1), 1)
         check_every, sync_every = self.check_finite_every, self.sync_every
         self._last_point = (0.0, 0)  # host loss sum and count at the last board point
-        bad = None  # on-device count of non-finite losses since the last check
+        bad = None  # on-device: first batch (1-based) with a non-finite loss, or 0
         self._snapshot = None if check_every == 1 else self._take_snapshot()
         bar = tqdm(total=nb, desc=f"epoch {self.epoch + 1}/{self.max_epochs}", unit="batch",
                    leave=False, disable=not self.progress or self.rank != 0, dynamic_ncols=True)
@@ -338,9 +339,11 @@ class Trainer(HyperParameters):
                 if check_every == 1:
                     if not bool(torch.isfinite(loss)):  # free on CPU; before the update
                         raise DivergenceError(self.epoch + 1, i + 1, float(loss.detach()))
-                else:
-                    flag = (~torch.isfinite(loss.detach())).to(torch.int32)
-                    bad = flag if bad is None else bad + flag
+                else:  # remember the first bad batch on the device, without a sync
+                    if bad is None:
+                        bad = torch.zeros((), dtype=torch.int64, device=loss.device)
+                    bad = torch.where((bad == 0) & ~torch.isfinite(loss.detach()),
+                                      i + 1, bad)
                 self.optim.zero_grad()
                 loss.backward()
                 if self._distributed:
@@ -366,13 +369,15 @@ class Trainer(HyperParameters):
         return {"model": clone(self.model.state_dict()), "optim": clone(self.optim.state_dict())}
 
     def _check_finite(self, bad: Optional[torch.Tensor], step: int, window: int) -> None:
-        if bad is None or int(bad) == 0:  # one small sync per window
+        first_bad = 0 if bad is None else int(bad)  # one small sync per window
+        if first_bad == 0:
             self._snapshot = self._take_snapshot()
             return
+        # The updates after the bad batch used non-finite gradients: go back
+        # to the state saved at the previous check (start of this window).
         self.model.load_state_dict(self._snapshot["model"])
         self.optim.load_state_dict(self._snapshot["optim"])
-        first = step - ((step - 1) % window)  # the window's first batch
-        raise DivergenceError(self.epoch + 1, first, float("nan"))
+        raise DivergenceError(self.epoch + 1, first_bad, float("nan"))
 
     def _sync_train(self, step: int, bar, at_point: bool) -> None:
         sums, counts = self._train_sums.reduce(self._reduce_fn() if at_point else None)
