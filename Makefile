@@ -37,16 +37,20 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 
 venv: $(VENV)/.installed
 
-# Fashion-MNIST: Debian's package where apt is available; otherwise the
-# library falls back to torchvision's download at first use.
+# System packages: Fashion-MNIST (Debian's dataset-fashion-mnist) and
+# graphviz's `dot` for the figures. Installed with apt where we are root;
+# elsewhere the library falls back to torchvision's download and the figure
+# comparison tests skip with a reason.
+APT_PKGS := $(if $(wildcard $(DEBIAN_DATA)/train-images-idx3-ubyte.gz),,dataset-fashion-mnist) \
+            $(if $(shell command -v dot),,graphviz)
 data:
-	@if [ -f $(DEBIAN_DATA)/train-images-idx3-ubyte.gz ]; then \
-	  echo "Fashion-MNIST found in $(DEBIAN_DATA)"; \
+	@pkgs="$(strip $(APT_PKGS))"; \
+	if [ -z "$$pkgs" ]; then \
+	  echo "Fashion-MNIST and graphviz are installed"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  (apt-get install -y -q dataset-fashion-mnist || \
-	   (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)); \
+	  apt-get install -y -q $$pkgs || (apt-get update -q && apt-get install -y -q $$pkgs); \
 	else \
-	  echo "Fashion-MNIST not installed; d2lmini will try torchvision's download"; \
+	  echo "Missing system packages: $$pkgs (Fashion-MNIST falls back to torchvision's download)"; \
 	fi
 
 export: venv

@@ -7,7 +7,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda names a few packages differently from PyPI.
-CONDA_TO_PYPI = {"pytorch": "torch"}
+CONDA_TO_PYPI = {"pytorch": "torch", "python-graphviz": "graphviz"}
 
 
 def _split(req: str):
@@ -42,7 +42,7 @@ def test_same_packages_and_bounds():
 def test_python_range_agrees():
     _, meta = _pyproject()
     _, env = _conda()
-    python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    python = [d for d in env["dependencies"] if isinstance(d, str) and _split(d)[0] == "python"]
     assert python == ["python" + meta["requires-python"].replace(" ", "")]
 
 
