@@ -63,11 +63,11 @@ unit: venv data
 	D2LMINI_FAST=1 $(PY) -m pytest tests
 
 nbtest: venv data
-	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: venv data
 	D2LMINI_FAST=1 $(PY) -m pytest tests
-	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 run: venv data
 	$(PY) tools/run_notebooks.py --out build
