@@ -1,0 +1,192 @@
+"""Block variants (notebook 06) and the degradation networks (notebook 07)."""
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import d2lmini as d2l
+from d2lmini.resnet_variants import (CifarBlock, CifarNet, CifarResNet, Inception,
+                                     ParallelPaths, PlainNet, PreActResidual,
+                                     PreActResNet18, ResNeXtBlock, count_weight_layers)
+
+
+def num_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def call_order(block: nn.Module, X: torch.Tensor) -> list:
+    """Names of the direct submodules in the order the forward pass runs them."""
+    order = []
+    hooks = [m.register_forward_hook(lambda m, i, o, name=name: order.append(name))
+             for name, m in block.named_children()]
+    block(X)
+    for h in hooks:
+        h.remove()
+    return order
+
+
+# -- pre-activation ---------------------------------------------------------
+@pytest.mark.parametrize("args, out_shape", [((3, 3), (4, 3, 6, 6)),
+                                             ((3, 6, True, 2), (4, 6, 3, 3))])
+def test_preact_block_shapes(args, out_shape):
+    assert PreActResidual(*args)(torch.randn(4, 3, 6, 6)).shape == out_shape
+
+
+def test_preact_applies_batch_norm_first():
+    torch.manual_seed(0)
+    X = torch.randn(4, 3, 6, 6)
+    assert call_order(PreActResidual(3, 3), X) == ["bn1", "conv1", "bn2", "conv2"]
+    # The projection reads the normalised input, so it still runs after bn1.
+    assert call_order(PreActResidual(3, 6, True, 2), X)[0] == "bn1"
+    # The first conv sees relu(bn1(X)), not X: check its input directly.
+    blk = PreActResidual(3, 3)
+    seen = {}
+    blk.conv1.register_forward_hook(lambda m, i, o: seen.setdefault("x", i[0]))
+    blk(X)
+    torch.testing.assert_close(seen["x"], F.relu(blk.bn1(X)))
+
+
+def test_preact_zero_branch_is_exact_identity():
+    blk = PreActResidual(3, 3)
+    nn.init.zeros_(blk.conv2.weight)
+    nn.init.zeros_(blk.conv2.bias)
+    X = torch.randn(2, 3, 5, 5)
+    assert torch.equal(blk(X), X)  # negatives survive: no ReLU after the sum
+
+
+def test_preact_rejects_shape_change_without_projection():
+    with pytest.raises(ValueError, match="use_1x1conv=True"):
+        PreActResidual(3, 6)
+    with pytest.raises(ValueError, match="use_1x1conv=True"):
+        PreActResidual(3, 3, strides=2)
+
+
+def test_preact_resnet18_layout_and_output():
+    model = PreActResNet18()
+    model.eval()
+    assert model(torch.randn(2, 1, 96, 96)).shape == (2, 10)
+    assert count_weight_layers(model) - 3 == 18  # three 1x1 projections aside
+    last = list(model.net.last)
+    assert isinstance(last[0], nn.BatchNorm2d) and isinstance(last[1], nn.ReLU)
+    # Same convolution/linear weights as the chapter's ResNet-18; only BN moves.
+    conv = lambda m: sum(p.numel() for l in m.modules()
+                         if isinstance(l, (nn.Conv2d, nn.Linear)) for p in l.parameters())
+    assert conv(model) == conv(d2l.ResNet18())
+
+
+# -- ResNeXt -----------------------------------------------------------------
+@pytest.mark.parametrize("groups", [1, 2, 4, 8, 32])
+def test_resnext_groups_is_cardinality_and_param_formula(groups):
+    c, bot_mul = 64, 0.5
+    b = int(c * bot_mul)
+    blk = ResNeXtBlock(c, groups, bot_mul)
+    assert blk.conv2.groups == groups
+    assert blk.conv2.weight.shape == (b, b // groups, 3, 3)
+    assert num_params(blk) == 2 * c * b + 9 * b * b // groups + 6 * b + 3 * c
+    assert blk(torch.randn(2, c, 8, 8)).shape == (2, c, 8, 8)
+
+
+def test_resnext_matches_published_d2l_with_group_width_convention():
+    d2l_ref = pytest.importorskip("d2l.torch")
+    X = torch.randn(2, 64, 8, 8)
+    theirs = d2l_ref.ResNeXtBlock(64, groups=8, bot_mul=0.5)  # groups = width 8
+    theirs(X)  # materialise the lazy layers
+    ours = ResNeXtBlock(64, groups=32 // 8, bot_mul=0.5)
+    assert theirs.conv2.groups == ours.conv2.groups == 4
+    assert num_params(theirs) == num_params(ours)
+
+
+def test_resnext_projection_lazy_or_explicit_input():
+    X = torch.randn(2, 32, 8, 8)
+    lazy = ResNeXtBlock(64, 16, 0.5, use_1x1conv=True, strides=2)
+    assert lazy(X).shape == (2, 64, 4, 4)
+    eager = ResNeXtBlock(64, 16, 0.5, use_1x1conv=True, strides=2, input_channels=32)
+    assert eager.conv1.in_channels == 32 and eager(X).shape == (2, 64, 4, 4)
+    with pytest.raises(ValueError, match="divide"):
+        ResNeXtBlock(64, 5, 0.5)
+    with pytest.raises(ValueError, match="use_1x1conv=True"):
+        ResNeXtBlock(64, 4, 0.5, strides=2)
+
+
+# -- Inception vs residual -------------------------------------------------------
+def test_inception_concatenates_paths():
+    inc = Inception(256, 64, (96, 128), (16, 32), 32)
+    X = torch.randn(1, 256, 7, 7)
+    Y = inc(X)
+    assert Y.shape == (1, 256, 7, 7)
+    torch.testing.assert_close(Y[:, :64], inc.p1(X))
+    torch.testing.assert_close(Y, ParallelPaths(inc.p1, inc.p2, inc.p3, inc.p4)(X))
+
+
+def test_inception_with_paths_removed_equals_residual():
+    torch.manual_seed(0)
+    res = d2l.Residual(8, 8)
+    for bn in (res.bn1, res.bn2):  # non-trivial running statistics and affine
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        nn.init.uniform_(bn.weight, 0.5, 1.5)
+        nn.init.uniform_(bn.bias, -0.5, 0.5)
+    path = nn.Sequential(res.conv1, res.bn1, nn.ReLU(), res.conv2, res.bn2)
+    pruned = ParallelPaths(nn.Identity(), path, merge="add", activation=nn.ReLU())
+    res.eval(), pruned.eval()
+    X = torch.randn(3, 8, 6, 6)
+    with torch.no_grad():
+        expected = F.relu(X + res.bn2(res.conv2(F.relu(res.bn1(res.conv1(X))))))
+        torch.testing.assert_close(pruned(X), expected)
+        torch.testing.assert_close(pruned(X), res(X))
+    with pytest.raises(ValueError, match="merge"):
+        ParallelPaths(nn.Identity(), merge="mean")
+
+
+# -- degradation networks --------------------------------------------------------
+@pytest.mark.parametrize("depth", [8, 20, 56])
+@pytest.mark.parametrize("Net", [PlainNet, CifarResNet])
+def test_cifar_nets_have_stated_depth(Net, depth):
+    model = Net(depth)
+    assert count_weight_layers(model) == depth == 6 * ((depth - 2) // 6) + 2
+    assert sum(isinstance(m, CifarBlock) for m in model.modules()) == 3 * (depth - 2) // 6
+
+
+def test_plain_and_residual_share_parameters_and_shapes():
+    plain, res = PlainNet(20), CifarResNet(20)
+    assert num_params(plain) == num_params(res)
+    assert all(not b.shortcut for b in plain.modules() if isinstance(b, CifarBlock))
+    assert all(b.shortcut for b in res.modules() if isinstance(b, CifarBlock))
+    X = torch.randn(2, 1, 28, 28)
+    assert plain(X).shape == res(X).shape == (2, 10)
+    with pytest.raises(ValueError, match="6n\\+2"):
+        CifarNet(21)
+
+
+def test_zero_branch_residual_blocks_are_identity_on_nonnegative_input():
+    X = torch.rand(2, 16, 8, 8)  # outputs of a ReLU are >= 0
+    blk = CifarBlock(16, 16)
+    nn.init.zeros_(blk.bn2.weight)  # branch output is bn2's bias, zero
+    assert torch.equal(blk(X), X)
+    # A downsampling block passes the subsampled input, zero-padded.
+    down = CifarBlock(16, 32, strides=2)
+    nn.init.zeros_(down.bn2.weight)
+    Y = down(X)
+    assert torch.equal(Y[:, :16], X[:, :, ::2, ::2]) and not Y[:, 16:].any()
+    # A plain block has no such fallback: zeroing it kills the signal.
+    plain = CifarBlock(16, 16, shortcut=False)
+    nn.init.zeros_(plain.bn2.weight)
+    assert not plain(X).any()
+
+
+def test_zero_branch_residual_stage_is_identity():
+    model = CifarResNet(20)
+    for m in model.modules():
+        if isinstance(m, CifarBlock):
+            nn.init.zeros_(m.bn2.weight)
+    stem, stage1 = model.net[:3], model.net[3:6]  # stem, then the 3 blocks of stage 1
+    X = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        H = stem(X)
+        assert torch.equal(stage1(H), H)
+
+
+def test_cifar_net_uses_paper_optimizer():
+    opt = CifarResNet(8, lr=0.05).configure_optimizers()
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 1e-4)
