@@ -5,6 +5,11 @@ slice of every global batch, gradients are averaged with one all-reduce per
 step (what DistributedDataParallel does, without needing the model to be
 called through a wrapper: the book's ``training_step`` calls ``self(X)``),
 and metric sums are added across ranks.
+
+Limits: batch-norm statistics are computed per rank (as with DDP without
+SyncBatchNorm). The NaN/inf check runs every ``check_finite_every`` batches
+(``sync_every`` by default) on a flag all-reduced across ranks, so all ranks
+stop together and restore the same snapshot.
 """
 import os
 from typing import List, Sequence

@@ -121,7 +121,13 @@ class Trainer(HyperParameters):
         self.device = self._resolve_device(device, num_gpus)
         self.gpus = [self.device] if self.device.type != "cpu" else []
         if check_finite_every is None:
-            self.check_finite_every = 1 if self.device.type == "cpu" else sync_every
+            # Per-step checks stall accelerators, and under torchrun every rank
+            # must stop together: both check on the shared windowed schedule.
+            local_cpu = self.device.type == "cpu" and not dist_utils.launched_distributed()
+            self.check_finite_every = 1 if local_cpu else sync_every
+        if amp and self.device.type != "cuda":
+            print(f"Trainer: amp=True uses bf16 autocast on CUDA only; training on "
+                  f"{self.device} in float32.")
         self.history = History()
         self.interrupted = False
 
@@ -325,9 +331,11 @@ class Trainer(HyperParameters):
         self._train_sums.clear()
         plot_every = max(nb // max(int(getattr(model, "plot_train_per_epoch", 2)), 1), 1)
         check_every, sync_every = self.check_finite_every, self.sync_every
+        # Under torchrun a lone rank must never raise: always use the shared check.
+        windowed = check_every > 1 or self._distributed
         self._last_point = (0.0, 0)  # host loss sum and count at the last board point
         bad = None  # on-device: first batch (1-based) with a non-finite loss, or 0
-        self._snapshot = None if check_every == 1 else self._take_snapshot()
+        self._snapshot = self._take_snapshot() if windowed else None
         bar = tqdm(total=nb, desc=f"epoch {self.epoch + 1}/{self.max_epochs}", unit="batch",
                    leave=False, disable=not self.progress or self.rank != 0, dynamic_ncols=True)
         try:
@@ -336,7 +344,7 @@ class Trainer(HyperParameters):
                 batch = self.prepare_batch(batch)
                 with self._autocast():
                     loss = model.training_step(batch)
-                if check_every == 1:
+                if not windowed:
                     if not bool(torch.isfinite(loss)):  # free on CPU; before the update
                         raise DivergenceError(self.epoch + 1, i + 1, float(loss.detach()))
                 else:  # remember the first bad batch on the device, without a sync
@@ -353,7 +361,7 @@ class Trainer(HyperParameters):
                 self.optim.step()
                 self.train_batch_idx += 1
                 step = i + 1
-                if check_every > 1 and (step % check_every == 0 or step == nb):
+                if windowed and (step % check_every == 0 or step == nb):
                     self._check_finite(bad, step, check_every)
                     bad = None
                 at_point = step % plot_every == 0 or step == nb
@@ -369,6 +377,13 @@ class Trainer(HyperParameters):
         return {"model": clone(self.model.state_dict()), "optim": clone(self.optim.state_dict())}
 
     def _check_finite(self, bad: Optional[torch.Tensor], step: int, window: int) -> None:
+        if self._distributed:  # every rank learns the earliest NaN on any rank
+            none = 2**62
+            if bad is None:
+                bad = torch.zeros((), dtype=torch.int64, device=self.device)
+            bad = torch.where(bad == 0, none, bad)
+            torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MIN)
+            bad = torch.where(bad == none, 0, bad)
         first_bad = 0 if bad is None else int(bad)  # one small sync per window
         if first_bad == 0:
             self._snapshot = self._take_snapshot()

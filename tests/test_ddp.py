@@ -45,8 +45,31 @@ SCRIPT = textwrap.dedent('''
                         "rank": trainer.rank}, out_path)
         return trainer
 
+    class NaNOnRank1(Net):
+        """Its loss is NaN on rank 1 only, at the third batch."""
+        calls = 0
+        def training_step(self, batch):
+            self.calls += 1
+            loss = super().training_step(batch)
+            if self.trainer.rank == 1 and self.calls == 3:
+                loss = loss * float("nan")
+            return loss
+
+    def diverge(out_path):
+        torch.manual_seed(0)
+        model = NaNOnRank1()
+        model.board.display = False
+        trainer = d2l.Trainer(max_epochs=1, seed=1, progress=False)
+        try:
+            trainer.fit(model, Data())
+        except d2l.DivergenceError as e:
+            if trainer.rank == 0:  # rank 0 learned of rank 1's NaN
+                torch.save({"batch": e.batch, "finite": all(
+                    bool(torch.isfinite(p).all()) for p in model.parameters())}, out_path)
+
     if __name__ == "__main__":
         trainer = run(sys.argv[1])
+        diverge(sys.argv[1] + ".nan")
         import torch.distributed as dist
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -89,6 +112,9 @@ def test_two_processes_match_one(tmp_path, monkeypatch):
     for a, b in zip(ddp["history"], single["history"]):
         for key in ("train_loss", "val_loss", "val_acc"):
             assert a[key] == pytest.approx(b[key], rel=1e-5), key
+    # a NaN on one rank stops both ranks (no hang), naming the batch
+    nan = torch.load(str(ddp_out) + ".nan")
+    assert nan == {"batch": 3, "finite": True}
     # training actually moved the weights (the comparison is not vacuous)
     torch.manual_seed(0)
     init = namespace["Net"]().state_dict()

@@ -178,3 +178,11 @@ def test_channels_last_conv_model():
     assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert trainer.prepare_batch(next(iter(Images().train_dataloader())))[0] \
         .is_contiguous(memory_format=torch.channels_last)
+
+
+def test_amp_on_cpu_is_announced_and_harmless(capsys):
+    trainer = d2l.Trainer(max_epochs=1, amp=True, progress=False)
+    assert "CUDA only" in capsys.readouterr().out
+    h = trainer.fit(make_model(), SyntheticData(n=200))
+    assert h[-1]["train_loss"] == h[-1]["train_loss"]  # finite float, trained in fp32
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
