@@ -19,4 +19,5 @@ from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Tim
 
 # -- modules generated from the notebooks (python -m d2lmini.export) --
 from .resnet import Residual, ResNet, ResNet18, resnet_block
+from .resnet_family import ResNetFamily, BasicBlock, Bottleneck, count_parameters, count_macs, load_torchvision, export_torchvision
 from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, ResNeXtBlock, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
