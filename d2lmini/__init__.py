@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 from .trainer import Trainer, DivergenceError
 from .checkpoint import seed_everything
 from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Timer
+from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images, DatasetNotFoundError, CorruptDatasetError
 
 # -- modules generated from the notebooks (python -m d2lmini.export) --
 from .resnet import Residual, ResNet, ResNet18, resnet_block
