@@ -1,4 +1,5 @@
 """A live plot of training curves that works in Jupyter and in scripts."""
+import io
 import os
 import time
 from typing import Dict, List, Optional, Sequence
@@ -97,10 +98,15 @@ class ProgressBoard(HyperParameters):
         self._update_lines()
         if in_notebook():
             from IPython import display
+            # Send PNG bytes ourselves: a bare matplotlib Figure only renders
+            # as an image when pyplot's inline backend happens to be loaded.
+            buf = io.BytesIO()
+            self.fig.savefig(buf, format="png")
+            image = display.Image(data=buf.getvalue(), format="png")
             if self._handle is None:
-                self._handle = display.display(self.fig, display_id=True)
+                self._handle = display.display(image, display_id=True)
             else:
-                self._handle.update(self.fig)
+                self._handle.update(image)
             return
         now = time.monotonic()
         if not force and now - self._last_save < self.save_every:

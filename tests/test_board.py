@@ -36,3 +36,28 @@ def test_trainer_draws_book_labels(tmp_path):
     d2l.Trainer(max_epochs=1, progress=False).fit(model, SyntheticData(n=200))
     assert set(model.board.data) == {"train_loss", "val_loss", "val_acc"}
     assert (tmp_path / "b.png").exists()
+
+
+def test_trainer_in_a_jupyter_kernel(tmp_path):
+    """In a kernel the board is displayed inline (PNG) and updated in place,
+    and the summary line is printed; no PNG file is written."""
+    import nbformat
+    from nbclient import NotebookClient
+    code = (
+        "import sys, torch\n"
+        f"sys.path.insert(0, {str(__import__('os').path.dirname(__file__))!r})\n"
+        "import d2lmini as d2l\n"
+        "from test_trainer import SyntheticData, make_model\n"
+        "model = make_model()\n"
+        "model.board.display = True\n"
+        "h = d2l.Trainer(max_epochs=2, progress=False).fit(model, SyntheticData(n=200))\n"
+        "len(h)")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "epoch 2/2:" in text
+    assert outputs[-1]["data"]["text/plain"] == "2"
+    assert not (tmp_path / "d2lmini-board.png").exists()
