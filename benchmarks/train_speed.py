@@ -203,8 +203,9 @@ def build_ours(args: argparse.Namespace, device: torch.device):
     from d2lmini import ResNet18
 
     model = ResNet18(lr=args.lr)
-    data = d2l.FashionMNIST(batch_size=args.batch_size,
-                            resize=(args.resize, args.resize))
+    # The same unpacked files the reference reads (see prepare_data_root).
+    data = d2l.FashionMNIST(batch_size=args.batch_size, resize=(args.resize, args.resize),
+                            root=Path("../data").resolve(), download=False)
     data.take(args.num_train, args.batch_size)
     trainer = d2l.Trainer(max_epochs=1, num_gpus=1 if device.type == "cuda" else 0)
     return model, data, trainer
