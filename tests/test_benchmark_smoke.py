@@ -72,13 +72,7 @@ def test_parse_args_sizes_the_slice_and_rejects_zero_warmup(bench):
 NUMBER = r"(\d+(?:\.\d+)?)"
 
 
-def _ours_missing() -> bool:
-    import d2lmini
-    return not all(hasattr(d2lmini, n) for n in ("FashionMNIST", "Trainer", "ResNet18"))
-
-
 @pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
-@pytest.mark.skipif(_ours_missing(), reason="d2lmini lacks FashionMNIST/Trainer/ResNet18 yet")
 def test_tiny_run_prints_both_sides_and_ratio():
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--steps", "2", "--warmup", "1", "--batch-size", "8",
