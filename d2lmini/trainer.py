@@ -211,11 +211,30 @@ class Trainer(HyperParameters):
             raise ValueError(f"the learning rate must be a positive number, got lr={lr!r}")
 
     def _configure_optimizer(self, model) -> torch.optim.Optimizer:
+        """Call ``model.configure_optimizers()``.
+
+        It returns an optimizer (the book's way), or ``(optimizer, scheduler)``
+        or ``{"optimizer": ..., "lr_scheduler": ...}``; a scheduler is stepped
+        after every batch (one-cycle and cosine schedules count in steps).
+        """
         # Check the model's lr first: torch's own message for a negative lr
         # does not say where the value came from.
         if hasattr(model, "lr"):
             self._check_lr(model.lr)
-        optim = model.configure_optimizers()
+        configured = model.configure_optimizers()
+        self.scheduler = None
+        if isinstance(configured, dict):
+            optim, self.scheduler = configured["optimizer"], configured.get("lr_scheduler")
+        elif isinstance(configured, (tuple, list)):
+            if len(configured) != 2:
+                raise ValueError("configure_optimizers() must return an optimizer or "
+                                 f"(optimizer, scheduler), got {len(configured)} items")
+            optim, self.scheduler = configured
+        else:
+            optim = configured
+        if not isinstance(optim, torch.optim.Optimizer):
+            raise TypeError("configure_optimizers() must return a torch.optim.Optimizer, "
+                            f"got {type(optim).__name__}")
         for group in optim.param_groups:
             if "lr" in group:
                 self._check_lr(group["lr"])
@@ -359,6 +378,8 @@ class Trainer(HyperParameters):
                 if self.gradient_clip_val > 0:
                     self.clip_gradients(self.gradient_clip_val, model)
                 self.optim.step()
+                if self.scheduler is not None:
+                    self.scheduler.step()
                 self.train_batch_idx += 1
                 step = i + 1
                 if windowed and (step % check_every == 0 or step == nb):
@@ -445,6 +466,7 @@ class Trainer(HyperParameters):
     def checkpoint_state(self) -> Dict[str, Any]:
         """What a checkpoint holds: weights, optimizer, progress, randomness."""
         return {"model": self.model.state_dict(), "optimizer": self.optim.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "epoch": self.epoch + 1, "history": list(self.history),
                 "train_batch_idx": self.train_batch_idx, "val_batch_idx": self.val_batch_idx,
                 "seed": self.seed, "rng": get_rng_state(),
@@ -466,6 +488,8 @@ class Trainer(HyperParameters):
         ckpt = load_checkpoint(path, map_location=self.device)
         self.model.load_state_dict(ckpt["model"])
         self.optim.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
         self.history = History(ckpt["history"])
         self.train_batch_idx = ckpt.get("train_batch_idx", 0)
         self.val_batch_idx = ckpt.get("val_batch_idx", 0)
