@@ -116,7 +116,8 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
     model.eval()  # counting must not move batch-norm statistics
     try:
         with torch.no_grad():
-            device = next(model.parameters()).device
+            first = next(model.parameters(), None)
+            device = first.device if first is not None else None
             model(torch.zeros(*input_shape, device=device))
     finally:
         for handle in handles:

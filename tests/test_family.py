@@ -154,6 +154,7 @@ def test_count_macs_of_a_conv_and_a_linear():
     grouped = nn.Conv2d(4, 8, kernel_size=1, groups=2)
     assert d2l.count_macs(grouped, (1, 4, 5, 5)) == 8 * 5 * 5 * 2
     assert d2l.count_macs(nn.Linear(7, 3), (1, 7)) == 21
+    assert d2l.count_macs(nn.MaxPool2d(2), (1, 3, 4, 4)) == 0  # no parameters at all
 
 
 def test_count_macs_resnet18_at_224():
