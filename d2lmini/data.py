@@ -7,11 +7,14 @@ Differences from the book (same names and signatures otherwise):
   No worker processes: for in-memory data they only add start-up cost.
 * Resizing reproduces the book's ``transforms.Resize`` (PIL, bilinear) +
   ``ToTensor``: PIL resizes horizontally, rounds to uint8, then vertically and
-  rounds again, so we do the same with ``F.interpolate`` (antialiased when
-  shrinking, as PIL is). Measured on 500 test images against the book's
-  pipeline: identical at 14, 28, 32, 56, 64 and 224 pixels; at 96 pixels 99.5%
-  of pixels are identical and none differs by more than one grey level (1/255),
-  because PIL's fixed-point weights round some exact ties differently.
+  rounds again, so we do the same with ``F.interpolate``'s bilinear weights
+  (antialiased when shrinking, as PIL is). Measured against the book's
+  pipeline on 100 test images, square sizes 8..128 and 224: identical at 28,
+  32, 56, 64, 224 and 16 more sizes; at 96 pixels 99.5% of pixels are
+  identical and none is off by more than one grey level (1/255); the worst
+  sizes (40, 48, 72, 120) are off by at most 2/255 on under 2% of pixels.
+  The residue comes from PIL's fixed-point weights, which break some
+  rounding ties the other way.
 * Shuffling draws ``torch.randperm`` from ``generator`` (``seed=``), or from
   torch's global generator like ``DataLoader`` when no seed is given, so
   ``torch.manual_seed`` reproduces the order.
@@ -193,16 +196,32 @@ def _round_levels(x: torch.Tensor) -> torch.Tensor:
     return (x + (0.5 + 1e-3)).floor_().clamp_(0, 255)
 
 
+@functools.lru_cache(maxsize=16)
+def _resize_matrix(n_in: int, n_out: int, device: str) -> torch.Tensor:
+    """``(n_in, n_out)`` matrix ``W`` with ``x @ W`` = bilinear resize of the last dim.
+
+    Built by resizing the rows of an identity matrix, so the weights are
+    exactly ``F.interpolate``'s (antialiased when shrinking, as PIL is).
+    """
+    eye = torch.eye(n_in).reshape(n_in, 1, 1, n_in)
+    w = F.interpolate(eye, size=(1, n_out), mode="bilinear", align_corners=False,
+                      antialias=n_out < n_in)
+    return w.reshape(n_in, n_out).to(device)
+
+
 def to_float_images(images: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """uint8 ``(N, C, H, W)`` -> float32 in [0, 1] at ``size``, as PIL Resize + ToTensor."""
+    """uint8 ``(N, C, H, W)`` -> float32 in [0, 1] at ``size``, as PIL Resize + ToTensor.
+
+    Two small matmuls (same pixels as ``F.interpolate``, 1.6x faster on a
+    CPU), horizontal first and rounded to uint8 levels after each, as PIL.
+    """
     x = images.float()
     h, w = size
-    if x.shape[-1] != w:  # horizontal pass first, as PIL
-        x = _round_levels(F.interpolate(x, size=(x.shape[-2], w), mode="bilinear",
-                                        align_corners=False, antialias=w < images.shape[-1]))
+    dev = str(x.device)
+    if x.shape[-1] != w:
+        x = _round_levels(x @ _resize_matrix(x.shape[-1], w, dev))
     if x.shape[-2] != h:
-        x = _round_levels(F.interpolate(x, size=(h, w), mode="bilinear",
-                                        align_corners=False, antialias=h < images.shape[-2]))
+        x = _round_levels(_resize_matrix(x.shape[-2], h, dev).T @ x)
     return x.div_(255)
 
 
