@@ -29,7 +29,7 @@ import functools
 import math
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -332,6 +332,8 @@ class FashionMNIST(DataModule):
                  num_train: Optional[int] = None, num_val: Optional[int] = None,
                  seed: Optional[int] = None, device=None, download: bool = True):
         super().__init__(root=root, num_workers=num_workers)
+        self.save_hyperparameters(ignore=["device"])  # hparams as the book's
+        self.num_workers = _cap_workers(num_workers)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.resize = _as_size(resize)
         if seed is not None:
