@@ -389,6 +389,8 @@ class Trainer(HyperParameters):
                 if at_point or step % sync_every == 0:
                     self._sync_train(step, bar, at_point)
         finally:
+            if bar.n:  # draw the final count and loss once, whatever tqdm's refresh interval
+                bar.refresh()
             bar.close()
 
     def _take_snapshot(self) -> Dict[str, Any]:
