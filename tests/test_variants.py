@@ -187,6 +187,48 @@ def test_zero_branch_residual_stage_is_identity():
 
 
 def test_cifar_net_uses_paper_optimizer():
-    opt = CifarResNet(8, lr=0.05).configure_optimizers()
+    opt = CifarResNet(8, lr=0.05, lr_drops=(), warmup=0).configure_optimizers()
     group = opt.param_groups[0]
     assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 1e-4)
+    with pytest.raises(RuntimeError, match="lr_drops"):
+        CifarResNet(8).configure_optimizers()  # the drops need the trainer's step count
+
+
+class _TinyImages(d2l.DataModule):
+    """40 random 1x8x8 images in 10 batches of 4: enough to drive the schedule."""
+    def __init__(self):
+        super().__init__()
+        self.batch_size = 4
+        g = torch.Generator().manual_seed(0)
+        self.X, self.y = torch.randn(40, 1, 8, 8, generator=g), torch.randint(0, 10, (40,), generator=g)
+
+    def get_dataloader(self, train):
+        return self.get_tensorloader((self.X, self.y), train, slice(0, 40 if train else 8))
+
+
+def _lr_per_step(model) -> list:
+    model.board.display = False
+    seen = []
+    step = model.training_step
+    model.training_step = lambda batch: (seen.append(model.trainer.optim.param_groups[0]["lr"]),
+                                         step(batch))[1]
+    d2l.Trainer(max_epochs=2, progress=False).fit(model, _TinyImages())
+    return seen
+
+
+def test_cifar_net_drops_lr_tenfold_at_half_and_three_quarters():
+    torch.manual_seed(0)
+    seen = _lr_per_step(CifarResNet(8, lr=0.1, warmup=0))
+    # 20 steps: 10 at 0.1, 5 at 0.01, 5 at 0.001 (the paper's 32k/48k of 64k)
+    assert seen == pytest.approx([0.1] * 10 + [0.01] * 5 + [0.001] * 5)
+
+
+def test_cifar_net_warms_up_linearly_from_a_tenth():
+    torch.manual_seed(0)
+    seen = _lr_per_step(CifarResNet(8, lr=0.1, warmup=0.2))  # 4 of 20 steps
+    assert seen[:5] == pytest.approx([0.01, 0.0325, 0.055, 0.0775, 0.1])
+    assert seen[5:] == pytest.approx([0.1] * 5 + [0.01] * 5 + [0.001] * 5)
+    # the default: a 5% warm-up (1 step of 20), then the paper's drops
+    torch.manual_seed(0)
+    assert _lr_per_step(CifarResNet(8, lr=0.1)) == pytest.approx(
+        [0.01] + [0.1] * 9 + [0.01] * 5 + [0.001] * 5)
