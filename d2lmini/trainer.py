@@ -348,7 +348,10 @@ class Trainer(HyperParameters):
         model, nb = self.model, self.num_train_batches
         model.train()
         self._train_sums.clear()
-        plot_every = max(nb // max(int(getattr(model, "plot_train_per_epoch", 2)), 1), 1)
+        # Board points at evenly spaced steps ending on the last batch, so no
+        # point averages a lone leftover batch (469 batches, 2 points: 235, 469).
+        per_epoch = min(max(int(getattr(model, "plot_train_per_epoch", 2)), 1), nb)
+        point_steps = {math.ceil(k * nb / per_epoch) for k in range(1, per_epoch + 1)}
         check_every, sync_every = self.check_finite_every, self.sync_every
         # Under torchrun a lone rank must never raise: always use the shared check.
         windowed = check_every > 1 or self._distributed
@@ -385,7 +388,7 @@ class Trainer(HyperParameters):
                 if windowed and (step % check_every == 0 or step == nb):
                     self._check_finite(bad, step, check_every)
                     bad = None
-                at_point = step % plot_every == 0 or step == nb
+                at_point = step in point_steps
                 if at_point or step % sync_every == 0:
                     self._sync_train(step, bar, at_point)
         finally:

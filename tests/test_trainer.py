@@ -94,6 +94,19 @@ def test_book_attributes_and_board():
     assert [p[1] for p in board.data["val_acc"]] == trainer.history.column("val_acc")
 
 
+def test_board_points_are_evenly_spaced_and_average_whole_windows():
+    # 7 batches, 2 points per epoch: windows of 4 and 3 batches, never a lone tail batch
+    data, model = SyntheticData(n=700), make_model()
+    seen = []
+    step = model.training_step
+    model.training_step = lambda batch: (lambda l: (seen.append(float(l)), l)[1])(step(batch))
+    d2l.Trainer(max_epochs=1, progress=False).fit(model, data)
+    assert len(seen) == 7
+    points = model.board.data["train_loss"]
+    assert [x for x, _ in points] == pytest.approx([4 / 7, 1.0])
+    assert [y for _, y in points] == pytest.approx([sum(seen[:4]) / 4, sum(seen[4:]) / 3], rel=1e-5)
+
+
 def test_progress_false_silences_bar(capsys):
     d2l.Trainer(max_epochs=1, progress=False).fit(make_model(), SyntheticData(n=400))
     out, err = capsys.readouterr()
