@@ -59,41 +59,6 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def count_forward_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward pass of ``x``, per example.
-
-    Forward hooks on every Conv2d and Linear read the real output shapes, so
-    strides, padding and 1x1 shortcuts are counted as the model runs them.
-    """
-    total = 0
-
-    def conv_hook(m: nn.Conv2d, inputs, out: torch.Tensor) -> None:
-        nonlocal total
-        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
-        total += out.numel() * k
-
-    def linear_hook(m: nn.Linear, inputs, out: torch.Tensor) -> None:
-        nonlocal total
-        total += out.numel() * m.in_features
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    was_training = model.training
-    model.eval()  # a counting pass must not move batch-norm statistics
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    return total // x.shape[0]
-
-
 def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
     """Best fp32 ``torch.mm`` throughput on ``n x n`` matrices, in GFLOP/s.
 
@@ -224,8 +189,9 @@ def run_child(args: argparse.Namespace) -> None:
     clock.attach(model)
     trainer.fit(model, data)
     ips = clock.images_per_s(args.warmup, args.steps, args.batch_size)
-    x = torch.zeros(1, 1, args.resize, args.resize, device=device)
-    macs = count_forward_macs(model, x)
+    # After the timed steps: the same counter for both sides' models.
+    from d2lmini.resnet_family import count_macs
+    macs = count_macs(model, (1, 1, args.resize, args.resize))
     print(RESULT_TAG + json.dumps({
         "side": args.child, "images_per_s": ips, "forward_macs": macs,
         "steps_run": len(clock.ends), "threads": torch.get_num_threads(),
