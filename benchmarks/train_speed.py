@@ -40,7 +40,7 @@ from torch import nn
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-SIDES = {"ref": "reference", "ours": "d2lmini"}
+SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl"}
 RESULT_TAG = "RESULT "
 
 
@@ -162,8 +162,8 @@ def build_reference(args: argparse.Namespace, device: torch.device):
     return model, data, trainer
 
 
-def build_ours(args: argparse.Namespace, device: torch.device):
-    """Model, data and trainer through d2lmini."""
+def build_ours(args: argparse.Namespace, device: torch.device, channels_last: bool = False):
+    """Model, data and trainer through d2lmini (default options, or NHWC memory)."""
     import d2lmini as d2l
     from d2lmini import ResNet18
 
@@ -172,11 +172,14 @@ def build_ours(args: argparse.Namespace, device: torch.device):
     data = d2l.FashionMNIST(batch_size=args.batch_size, resize=(args.resize, args.resize),
                             root=Path("../data").resolve(), download=False)
     data.take(args.num_train, args.batch_size)
-    trainer = d2l.Trainer(max_epochs=1, num_gpus=1 if device.type == "cuda" else 0)
+    trainer = d2l.Trainer(max_epochs=1, num_gpus=1 if device.type == "cuda" else 0,
+                          channels_last=channels_last)
     return model, data, trainer
 
 
-BUILDERS: Dict[str, Callable] = {"ref": build_reference, "ours": build_ours}
+BUILDERS: Dict[str, Callable] = {
+    "ref": build_reference, "ours": build_ours,
+    "ours_cl": lambda args, device: build_ours(args, device, channels_last=True)}
 
 
 def run_child(args: argparse.Namespace) -> None:
@@ -255,12 +258,13 @@ def summarize(results: Dict[str, List[dict]], peak: float) -> None:
         medians[side] = statistics.median(ips)
         train_flops = 3 * 2 * runs[0]["forward_macs"]  # fwd+bwd ~ 3x forward
         achieved = medians[side] * train_flops / 1e9
-        print(f"{SIDES[side]:<9s} median {medians[side]:8.1f} images/s  "
+        print(f"{SIDES[side]:<10s} median {medians[side]:8.1f} images/s  "
               f"({', '.join(f'{v:.1f}' for v in ips)})  "
               f"{achieved:7.1f} GFLOP/s = {100 * achieved / peak:4.1f}% of matmul peak  "
               f"[{runs[0]['forward_macs'] / 1e9:.3f} GMAC/image forward]")
-    if len(medians) == 2:
-        print(f"ratio d2lmini/reference: {medians['ours'] / medians['ref']:.2f}x")
+    for side in medians:
+        if side != "ref" and "ref" in medians:
+            print(f"ratio {SIDES[side]}/reference: {medians[side] / medians['ref']:.2f}x")
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -272,7 +276,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=2, help="runs per side, alternating")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(),
                    help="torch threads in every run")
-    p.add_argument("--sides", default="ref,ours", help="comma list of ref, ours")
+    p.add_argument("--sides", default="ref,ours,ours_cl",
+                   help="comma list of ref, ours (defaults), ours_cl (channels_last=True)")
     p.add_argument("--lr", type=float, default=0.05, help="as in the chapter")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--child", choices=sorted(BUILDERS), help=argparse.SUPPRESS)
@@ -306,7 +311,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             for side in sides:
                 r = run_side(args, side, workdir)
                 results[side].append(r)
-                print(f"run {i + 1} {SIDES[side]:<9s} {r['images_per_s']:8.1f} images/s",
+                print(f"run {i + 1} {SIDES[side]:<10s} {r['images_per_s']:8.1f} images/s",
                       flush=True)
     peaks.append(matmul_peak_gflops(device, args.matmul_size))
     peak = max(peaks)

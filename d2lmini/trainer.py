@@ -34,12 +34,11 @@ from .hyperparameters import HyperParameters
 
 __all__ = ["Trainer", "DivergenceError"]
 
-# Measured on this project's shared 2-core CPU, one ResNet-18 training step
-# (d2lmini.ResNet18, batch 32, 1x96x96), contiguous vs channels_last:
-# torchvision resnet18, 1 thread: 0.84/0.74 s vs 0.74/1.16 s (two rounds);
-# d2lmini.ResNet18, 2 threads, 15 steps each, machine busy: median 5.9 s vs
-# 6.5 s, best 2.1 s vs 4.6 s. No gain on CPU, so it is opt-in; on CUDA with
-# amp it usually helps (tensor cores prefer NHWC).
+# channels_last (NHWC) on this project's 2-core CPU, ResNet-18 at batch 128,
+# quiet machine: 1.13x at 96x96 (benchmarks/README.md), about 1.07x at 28x28.
+# It stays opt-in: it changes floating-point results (still repeatable run to
+# run), so a default change would silently change every stored run, and a
+# model that calls .view() on conv activations needs .reshape() under NHWC.
 CHANNELS_LAST_DEFAULT = False
 
 _said_no_gpu = False  # the CPU fallback is announced once per process
