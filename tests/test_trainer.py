@@ -97,9 +97,13 @@ def test_book_attributes_and_board():
 def test_board_points_are_evenly_spaced_and_average_whole_windows():
     # 7 batches, 2 points per epoch: windows of 4 and 3 batches, never a lone tail batch
     data, model = SyntheticData(n=700), make_model()
-    seen = []
-    step = model.training_step
-    model.training_step = lambda batch: (lambda l: (seen.append(float(l)), l)[1])(step(batch))
+    seen, step = [], model.training_step
+
+    def recording_step(batch):
+        loss = step(batch)
+        seen.append(float(loss.detach()))
+        return loss
+    model.training_step = recording_step
     d2l.Trainer(max_epochs=1, progress=False).fit(model, data)
     assert len(seen) == 7
     points = model.board.data["train_loss"]
