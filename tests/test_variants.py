@@ -200,7 +200,8 @@ class _TinyImages(d2l.DataModule):
         super().__init__()
         self.batch_size = 4
         g = torch.Generator().manual_seed(0)
-        self.X, self.y = torch.randn(40, 1, 8, 8, generator=g), torch.randint(0, 10, (40,), generator=g)
+        self.X = torch.randn(40, 1, 8, 8, generator=g)
+        self.y = torch.randint(0, 10, (40,), generator=g)
 
     def get_dataloader(self, train):
         return self.get_tensorloader((self.X, self.y), train, slice(0, 40 if train else 8))
