@@ -109,8 +109,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     for epoch in range(num_epochs):
         metric = Accumulator(3)  # loss sum, correct predictions, examples
         net.train()
-        bar = tqdm(train_iter, desc=f"epoch {epoch + 1}/{num_epochs}", leave=False)
-        for i, (X, y) in enumerate(bar):
+        bar = tqdm(total=num_batches, desc=f"epoch {epoch + 1}/{num_epochs}", leave=False)
+        for i, (X, y) in enumerate(train_iter):
             timer.start()
             optimizer.zero_grad()
             X, y = X.to(device), y.to(device)
@@ -123,10 +123,13 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             timer.stop()
             train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
             bar.set_postfix(loss=f"{train_l:.3f}", refresh=False)
+            bar.update()
             if (i + 1) % max(num_batches // 5, 1) == 0 or i == num_batches - 1:
                 x = epoch + (i + 1) / num_batches
                 board.draw(x, train_l, "train loss")
                 board.draw(x, train_acc, "train acc")
+        bar.refresh()  # the final count and loss, whatever tqdm's refresh interval
+        bar.close()
         test_acc = evaluate_accuracy_gpu(net, test_iter)
         board.draw(epoch + 1, test_acc, "test acc")
     board.flush()
