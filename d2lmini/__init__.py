@@ -3,7 +3,7 @@
 ``import d2lmini as d2l`` gives the names the book's code uses.
 """
 from .hyperparameters import add_to_class, HyperParameters
-from .devices import cpu, gpu, num_gpus, try_gpu, try_all_gpus
+from .devices import cpu, gpu, num_gpus, try_gpu, try_all_gpus, cpu_has_native_bf16
 from .tensors import *  # noqa: F401,F403  (randn, reshape, ... as in the book)
 from .mode import fast_mode
 from .checks import check_image_batch

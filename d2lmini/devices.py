@@ -3,7 +3,7 @@ from typing import List
 
 import torch
 
-__all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "try_all_gpus"]
+__all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "try_all_gpus", "cpu_has_native_bf16"]
 
 
 def _has_mps() -> bool:
@@ -41,3 +41,14 @@ def try_all_gpus() -> List[torch.device]:
     """All accelerators, or ``[cpu()]`` when there is none."""
     devices = [gpu(i) for i in range(num_gpus())]
     return devices if devices else [cpu()]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX).
+
+    Without it, bf16 autocast on the CPU is emulated and slower than float32,
+    so the ``Trainer`` only autocasts on CPUs where this is true.
+    """
+    checks = [getattr(torch.cpu, name, None)
+              for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)

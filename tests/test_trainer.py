@@ -197,9 +197,56 @@ def test_channels_last_conv_model():
         .is_contiguous(memory_format=torch.channels_last)
 
 
-def test_amp_on_cpu_is_announced_and_harmless(capsys):
+class AutocastSpy(MLP):
+    """Records the dtype of the first layer's output in every forward pass."""
+
+    def forward(self, X):
+        h = self.net[0](X)
+        self.seen = getattr(self, "seen", []) + [h.dtype]
+        return self.net[1:](h)
+
+
+def test_amp_on_a_cpu_without_bf16_is_announced_and_trains_in_float32(capsys, monkeypatch):
+    monkeypatch.setattr(d2l.devices, "cpu_has_native_bf16", lambda: False)
     trainer = d2l.Trainer(max_epochs=1, amp=True, progress=False)
-    assert "CUDA only" in capsys.readouterr().out
-    h = trainer.fit(make_model(), SyntheticData(n=200))
-    assert h[-1]["train_loss"] == h[-1]["train_loss"]  # finite float, trained in fp32
-    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert "AVX512-BF16 or AMX" in capsys.readouterr().out
+    torch.manual_seed(0)
+    model = AutocastSpy()
+    model.board.display = False
+    h = trainer.fit(model, SyntheticData(n=200))
+    assert set(model.seen) == {torch.float32}
+    assert h[-1]["train_loss"] == h[-1]["train_loss"]
+
+
+def test_amp_on_a_bf16_cpu_autocasts_forward_and_keeps_float32_weights(capsys, monkeypatch):
+    # Autocast also runs (slowly, emulated) on CPUs without bf16, so the test
+    # exercises the same code path on every machine.
+    monkeypatch.setattr(d2l.devices, "cpu_has_native_bf16", lambda: True)
+    torch.manual_seed(0)
+    model = AutocastSpy()
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=2, amp=True, progress=False, seed=0)
+    assert "float32" not in capsys.readouterr().out
+    h = trainer.fit(model, SyntheticData(n=400))
+    # training and validation forward passes both ran in bf16
+    assert set(model.seen) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(s["momentum_buffer"] is None or s["momentum_buffer"].dtype == torch.float32
+               for s in trainer.optim.state.values())
+    # it learns as float32 does, up to bf16 rounding
+    torch.manual_seed(0)
+    fp32 = AutocastSpy()
+    fp32.board.display = False
+    ref = d2l.Trainer(max_epochs=2, progress=False, seed=0).fit(fp32, SyntheticData(n=400))
+    assert set(fp32.seen) == {torch.float32}
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    assert h[-1]["train_loss"] == pytest.approx(ref[-1]["train_loss"], rel=0.02)
+    assert abs(h[-1]["val_acc"] - ref[-1]["val_acc"]) <= 0.02
+    assert losses(h) != losses(ref)  # bf16 really changed the arithmetic
+    # and stays deterministic on the CPU
+    torch.manual_seed(0)
+    again = AutocastSpy()
+    again.board.display = False
+    h2 = d2l.Trainer(max_epochs=2, amp=True, progress=False, seed=0).fit(again, SyntheticData(n=400))
+    assert losses(h2) == losses(h)
+
