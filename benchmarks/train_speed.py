@@ -40,7 +40,8 @@ from torch import nn
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl"}
+SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl",
+         "ours_amp": "d2lmini+cl+amp"}
 RESULT_TAG = "RESULT "
 
 
@@ -59,13 +60,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    """Best fp32 ``torch.mm`` throughput on ``n x n`` matrices, in GFLOP/s.
+def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 10,
+                       dtype: torch.dtype = torch.float32) -> float:
+    """Best ``torch.mm`` throughput on ``n x n`` matrices, in GFLOP/s.
 
     A rough ceiling for what convolutions (lowered to GEMMs) can reach here.
     """
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):  # let the BLAS pick kernels and fault in memory
         torch.mm(a, b)
     best = float("inf")
@@ -162,8 +164,11 @@ def build_reference(args: argparse.Namespace, device: torch.device):
     return model, data, trainer
 
 
-def build_ours(args: argparse.Namespace, device: torch.device, channels_last: bool = False):
-    """Model, data and trainer through d2lmini (default options, or NHWC memory)."""
+def build_ours(args: argparse.Namespace, device: torch.device, channels_last: bool = False,
+               amp: bool = False):
+    """Model, data and trainer through d2lmini: default options, NHWC memory, or
+    NHWC plus bf16 autocast (which the trainer turns off, saying so, on CPUs
+    without bf16 in hardware)."""
     import d2lmini as d2l
     from d2lmini import ResNet18
 
@@ -173,13 +178,14 @@ def build_ours(args: argparse.Namespace, device: torch.device, channels_last: bo
                             root=Path("../data").resolve(), download=False)
     data.take(args.num_train, args.batch_size)
     trainer = d2l.Trainer(max_epochs=1, num_gpus=1 if device.type == "cuda" else 0,
-                          channels_last=channels_last)
+                          channels_last=channels_last, amp=amp)
     return model, data, trainer
 
 
 BUILDERS: Dict[str, Callable] = {
     "ref": build_reference, "ours": build_ours,
-    "ours_cl": lambda args, device: build_ours(args, device, channels_last=True)}
+    "ours_cl": lambda args, device: build_ours(args, device, channels_last=True),
+    "ours_amp": lambda args, device: build_ours(args, device, channels_last=True, amp=True)}
 
 
 def run_child(args: argparse.Namespace) -> None:
@@ -192,12 +198,15 @@ def run_child(args: argparse.Namespace) -> None:
     clock.attach(model)
     trainer.fit(model, data)
     ips = clock.images_per_s(args.warmup, args.steps, args.batch_size)
+    # The reference's Trainer has no autocast; ours may have declined amp=True.
+    bf16 = getattr(trainer, "_autocast_device", None) is not None
     # After the timed steps: the same counter for both sides' models.
     from d2lmini.resnet_family import count_macs
     macs = count_macs(model, (1, 1, args.resize, args.resize))
     print(RESULT_TAG + json.dumps({
         "side": args.child, "images_per_s": ips, "forward_macs": macs,
         "steps_run": len(clock.ends), "threads": torch.get_num_threads(),
+        "precision": "bf16" if bf16 else "fp32",
         "device": str(device)}), flush=True)
 
 
@@ -250,17 +259,20 @@ def device_line(device: torch.device, threads: int) -> str:
     return f"device: cpu, {threads} torch threads per run, {os.cpu_count()} logical CPUs"
 
 
-def summarize(results: Dict[str, List[dict]], peak: float) -> None:
-    """Median per side, the ratio, and achieved GFLOP/s against the peak."""
+def summarize(results: Dict[str, List[dict]], peaks: Dict[str, float]) -> None:
+    """Median per side, the ratio, and achieved GFLOP/s against the peak of
+    the side's compute precision (fp32, or bf16 under autocast)."""
     medians = {}
     for side, runs in results.items():
         ips = [r["images_per_s"] for r in runs]
         medians[side] = statistics.median(ips)
         train_flops = 3 * 2 * runs[0]["forward_macs"]  # fwd+bwd ~ 3x forward
         achieved = medians[side] * train_flops / 1e9
-        print(f"{SIDES[side]:<10s} median {medians[side]:8.1f} images/s  "
+        precision = runs[0].get("precision", "fp32")
+        print(f"{SIDES[side]:<14s} median {medians[side]:8.1f} images/s  "
               f"({', '.join(f'{v:.1f}' for v in ips)})  "
-              f"{achieved:7.1f} GFLOP/s = {100 * achieved / peak:4.1f}% of matmul peak  "
+              f"{achieved:7.1f} GFLOP/s = {100 * achieved / peaks[precision]:4.1f}% of "
+              f"{precision} matmul peak  "
               f"[{runs[0]['forward_macs'] / 1e9:.3f} GMAC/image forward]")
     for side in medians:
         if side != "ref" and "ref" in medians:
@@ -276,8 +288,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=2, help="runs per side, alternating")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(),
                    help="torch threads in every run")
-    p.add_argument("--sides", default="ref,ours,ours_cl",
-                   help="comma list of ref, ours (defaults), ours_cl (channels_last=True)")
+    p.add_argument("--sides", default="ref,ours,ours_cl,ours_amp",
+                   help="comma list of ref, ours (defaults), ours_cl (channels_last=True), "
+                        "ours_amp (channels_last=True, amp=True)")
     p.add_argument("--lr", type=float, default=0.05, help="as in the chapter")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--child", choices=sorted(BUILDERS), help=argparse.SUPPRESS)
@@ -311,14 +324,18 @@ def main(argv: Optional[List[str]] = None) -> None:
             for side in sides:
                 r = run_side(args, side, workdir)
                 results[side].append(r)
-                print(f"run {i + 1} {SIDES[side]:<10s} {r['images_per_s']:8.1f} images/s",
+                print(f"run {i + 1} {SIDES[side]:<14s} {r['images_per_s']:8.1f} images/s",
                       flush=True)
     peaks.append(matmul_peak_gflops(device, args.matmul_size))
     peak = max(peaks)
     print(f"matmul peak: {peak:.1f} GFLOP/s (fp32 torch.mm {args.matmul_size}x"
           f"{args.matmul_size}, best of 10; {peaks[0]:.1f} before the runs, "
           f"{peaks[1]:.1f} after)")
-    summarize(results, peak)
+    by_precision = {"fp32": peak}
+    if any(r["precision"] == "bf16" for runs in results.values() for r in runs):
+        by_precision["bf16"] = matmul_peak_gflops(device, args.matmul_size, dtype=torch.bfloat16)
+        print(f"bf16 matmul peak: {by_precision['bf16']:.1f} GFLOP/s (torch.mm, best of 10)")
+    summarize(results, by_precision)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -15,6 +15,8 @@ import pytest
 import torch
 from torch import nn
 
+import d2lmini as d2l
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "train_speed.py"
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
@@ -62,18 +64,24 @@ def test_tiny_run_prints_every_side_and_ratios():
         capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for side in map(re.escape, ("reference", "d2lmini", "d2lmini+cl")):
+    bf16 = d2l.cpu_has_native_bf16() or torch.cuda.is_available()
+    precisions = {"reference": "fp32", "d2lmini": "fp32", "d2lmini+cl": "fp32",
+                  "d2lmini+cl+amp": "bf16" if bf16 else "fp32"}
+    for name, precision in precisions.items():
+        side = re.escape(name)
         run = re.search(rf"^run 1 {side}\s+{NUMBER} images/s$", out, re.M)
-        median = re.search(rf"^{side}\s+median\s+{NUMBER} images/s .*?{NUMBER} GFLOP/s", out, re.M)
+        median = re.search(rf"^{side}\s+median\s+{NUMBER} images/s .*?{NUMBER} GFLOP/s =\s*"
+                           rf"{NUMBER}% of (\w+) matmul peak", out, re.M)
         assert run and median, out
         assert float(run.group(1)) > 0 and float(median.group(1)) == float(run.group(1))
-        assert float(median.group(2)) > 0
-    for side in map(re.escape, ("d2lmini", "d2lmini+cl")):
+        assert float(median.group(2)) > 0 and median.group(4) == precision
+    assert ("bf16 matmul peak" in out) == bf16, out
+    for side in map(re.escape, ("d2lmini", "d2lmini+cl", "d2lmini+cl+amp")):
         ratio = re.search(rf"^ratio {side}/reference: {NUMBER}x$", out, re.M)
         assert ratio and float(ratio.group(1)) > 0, out
     peak = re.search(rf"^matmul peak: {NUMBER} GFLOP/s", out, re.M)
     assert peak and float(peak.group(1)) > 0, out
     # Every side builds the same network: the same forward MACs at 32x32.
     macs = re.findall(r"\[(\d+\.\d+) GMAC/image forward\]", out)
-    assert len(macs) == 3 and len(set(macs)) == 1, out
+    assert len(macs) == 4 and len(set(macs)) == 1, out
     assert re.search(r"^device: (cpu|cuda)", out, re.M)
