@@ -50,8 +50,12 @@ class ResNet18Plus(ResNet18):
         opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9,
                               nesterov=True, weight_decay=self.weight_decay)
         steps = self.trainer.max_epochs * self.trainer.num_train_batches
+        if steps < 4:
+            raise ValueError(f"the one-cycle schedule needs at least 4 optimizer steps, "
+                             f"got {steps}: train for more epochs or on more images")
+        # Warm-up and annealing need 2+ steps each (tiny smoke-test runs).
         return opt, torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.lr, total_steps=steps, pct_start=0.25)
+            opt, max_lr=self.lr, total_steps=steps, pct_start=max(0.25, 2 / steps))
 
 
 __all__ = ["random_shift_flip", "ResNet18Plus"]

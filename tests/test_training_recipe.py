@@ -1,4 +1,5 @@
 """The 'going further' pieces exported from notebooks/04_training.ipynb."""
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -59,3 +60,43 @@ def test_resnet18plus_trains_with_its_schedule():
     assert isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR)
     assert trainer.scheduler.last_epoch == 8  # stepped once per batch
     assert trainer.optim.param_groups[0]["nesterov"] and trainer.optim.param_groups[0]["weight_decay"] == 5e-4
+
+
+def _tiny_data(n):
+    X, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
+
+    class Tiny(d2l.DataModule):
+        def __init__(self):
+            super().__init__()
+            self.batch_size = 16
+
+        def get_dataloader(self, train):
+            return self.get_tensorloader((X, y), train)
+
+    return Tiny()
+
+
+def test_resnet18plus_one_cycle_on_a_four_step_smoke_run():
+    # 4 steps: the default 25% warm-up would be a single step, which
+    # OneCycleLR cannot split (it divided by zero); warm-up is widened to 2.
+    class RecordingLR(d2l.ResNet18Plus):
+        def training_step(self, batch):
+            self.lrs.append(self.trainer.optim.param_groups[0]["lr"])
+            return super().training_step(batch)
+
+    torch.manual_seed(0)
+    model = RecordingLR(lr=0.1)
+    model.board.display = False
+    model.lrs = lrs = []
+    history = d2l.Trainer(max_epochs=1, progress=False).fit(model, _tiny_data(64))
+    assert len(history) == 1 and len(lrs) == 4
+    assert lrs[1] == max(lrs) and abs(lrs[1] - 0.1) < 1e-9  # peak after the warm-up
+    assert lrs[0] < lrs[1] and lrs[3] < lrs[2] < lrs[1]
+
+
+def test_resnet18plus_too_short_for_one_cycle_says_so():
+    torch.manual_seed(0)
+    model = d2l.ResNet18Plus(lr=0.1)
+    model.board.display = False
+    with pytest.raises(ValueError, match="at least 4 optimizer steps, got 2"):
+        d2l.Trainer(max_epochs=1, progress=False).fit(model, _tiny_data(32))
