@@ -1,4 +1,5 @@
-"""benchmarks/train_speed.py: its clock, its arguments and a tiny end-to-end run.
+"""benchmarks/: train_speed.py (its clock, its arguments, a tiny end-to-end run)
+and going_further.py (a tiny run of the notebook's better recipe).
 
 (Its MAC counter is d2lmini's ``count_macs``, tested in test_family.py.)
 
@@ -85,3 +86,19 @@ def test_tiny_run_prints_every_side_and_ratios():
     macs = re.findall(r"\[(\d+\.\d+) GMAC/image forward\]", out)
     assert len(macs) == 4 and len(set(macs)) == 1, out
     assert re.search(r"^device: (cpu|cuda)", out, re.M)
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
+def test_going_further_script_trains_and_reports(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "going_further", SCRIPT.parent / "going_further.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--resize", "28", "--epochs", "2", "--num-train", "256",
+                          "--num-val", "128", "--batch-size", "64"])
+    out = capsys.readouterr().out
+    assert result["epochs"] == 2 and 0.0 <= result["val_acc"] <= 1.0 and result["seconds"] > 0
+    assert re.search(r"^ResNet18Plus, 28x28, 2 epochs, batch 64, lr 0\.1, 256 train / 128 val",
+                     out, re.M), out
+    assert len(re.findall(r"^epoch \d/2: train loss", out, re.M)) == 2, out
+    assert f"final val acc {result['val_acc']:.4f}" in out
