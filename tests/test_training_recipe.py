@@ -39,29 +39,6 @@ def test_resnet18plus_recipe():
     assert torch.allclose(model.loss(Y_hat, Y), F.cross_entropy(Y_hat, Y))
 
 
-def test_resnet18plus_trains_with_its_schedule():
-    X = torch.rand(64, 1, 28, 28)
-    y = torch.randint(0, 10, (64,))
-
-    class Tiny(d2l.DataModule):
-        def __init__(self):
-            super().__init__()
-            self.batch_size = 16
-
-        def get_dataloader(self, train):
-            return self.get_tensorloader((X, y), train)
-
-    torch.manual_seed(0)
-    model = d2l.ResNet18Plus(lr=0.05)
-    model.board.display = False
-    trainer = d2l.Trainer(max_epochs=2, progress=False)
-    history = trainer.fit(model, Tiny())
-    assert len(history) == 2 and all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history)
-    assert isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR)
-    assert trainer.scheduler.last_epoch == 8  # stepped once per batch
-    assert trainer.optim.param_groups[0]["nesterov"] and trainer.optim.param_groups[0]["weight_decay"] == 5e-4
-
-
 def _tiny_data(n):
     X, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
 
@@ -74,6 +51,19 @@ def _tiny_data(n):
             return self.get_tensorloader((X, y), train)
 
     return Tiny()
+
+
+
+def test_resnet18plus_trains_with_its_schedule():
+    torch.manual_seed(0)
+    model = d2l.ResNet18Plus(lr=0.05)
+    model.board.display = False
+    trainer = d2l.Trainer(max_epochs=2, progress=False)
+    history = trainer.fit(model, _tiny_data(64))
+    assert len(history) == 2 and all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history)
+    assert isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    assert trainer.scheduler.last_epoch == 8  # stepped once per batch
+    assert trainer.optim.param_groups[0]["nesterov"] and trainer.optim.param_groups[0]["weight_decay"] == 5e-4
 
 
 def test_resnet18plus_one_cycle_on_a_four_step_smoke_run():
