@@ -79,7 +79,7 @@ class Trainer(HyperParameters):
     - ``progress``: a tqdm bar over the batches (the epoch summary line is
       printed either way).
     - ``amp``: bf16 autocast for the forward pass and loss, on CUDA and on
-      CPUs with bf16 in hardware (AVX512-BF16 or AMX; 1.5x faster for the
+      CPUs with bf16 in hardware (AVX512-BF16 or AMX; 1.8x faster for the
       chapter's ResNet-18 on a 2-core AMD EPYC). Elsewhere (older CPUs, where
       bf16 is emulated and slower, and MPS) it says so and trains in float32.
       Weights and optimizer state stay float32 either way.
