@@ -9,7 +9,11 @@ the accuracy/time trade-off can be measured without editing the notebook:
 
 It prints one line per epoch (the trainer's own) and a final summary line:
 epochs, resolution, wall-clock training time and final validation accuracy
-on the 10,000 test images.
+on the 10,000 test images. Long runs can keep a checkpoint after every epoch
+and continue after an interruption:
+
+    python benchmarks/going_further.py --resize 48 --epochs 30 --checkpoint gf.pt
+    python benchmarks/going_further.py --resize 48 --epochs 30 --checkpoint gf.pt --resume
 """
 from __future__ import annotations
 
@@ -33,11 +37,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="train in float32")
     p.add_argument("--progress", action="store_true", help="show the per-batch bar")
+    p.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="save weights, optimizer and progress here after every epoch")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from --checkpoint instead of starting over")
     return p.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
+    if args.resume and not args.checkpoint:
+        raise SystemExit("--resume needs --checkpoint PATH (the file to continue from)")
     device = d2l.try_gpu()
     torch.manual_seed(args.seed)
     model = d2l.ResNet18Plus(lr=args.lr)
@@ -46,13 +56,20 @@ def main(argv: Optional[List[str]] = None) -> dict:
                             seed=args.seed, num_train=args.num_train, num_val=args.num_val,
                             device=device if device.type == "cuda" else None)
     trainer = d2l.Trainer(max_epochs=args.epochs, num_gpus=1, seed=args.seed,
-                          channels_last=True, amp=not args.no_amp, progress=args.progress)
+                          channels_last=True, amp=not args.no_amp, progress=args.progress,
+                          checkpoint_path=args.checkpoint)
     print(f"ResNet18Plus, {args.resize}x{args.resize}, {args.epochs} epochs, batch "
           f"{args.batch_size}, lr {args.lr}, {len(data.train)} train / {len(data.val)} val "
           f"images, device {device}, torch {torch.__version__}", flush=True)
     start = time.perf_counter()
-    history = trainer.fit(model, data)
+    history = trainer.fit(model, data, resume=args.checkpoint if args.resume else None)
     seconds = time.perf_counter() - start
+    if not history:
+        raise SystemExit("stopped before the first epoch finished: nothing to report")
+    if trainer.interrupted:
+        print(f"interrupted after {len(history)} of {args.epochs} epochs"
+              + (f"; continue with --checkpoint {args.checkpoint} --resume"
+                 if args.checkpoint else ""))
     final = history[-1]
     print(f"done: {len(history)} epochs at {args.resize}x{args.resize} in {seconds:.0f} s, "
           f"final val acc {final['val_acc']:.4f}, best {max(r['val_acc'] for r in history):.4f}")

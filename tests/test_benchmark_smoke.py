@@ -88,12 +88,17 @@ def test_tiny_run_prints_every_side_and_ratios():
     assert re.search(r"^device: (cpu|cuda)", out, re.M)
 
 
-@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
-def test_going_further_script_trains_and_reports(capsys):
+def _going_further():
     spec = importlib.util.spec_from_file_location(
         "going_further", SCRIPT.parent / "going_further.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
+def test_going_further_script_trains_and_reports(capsys):
+    module = _going_further()
     result = module.main(["--resize", "28", "--epochs", "2", "--num-train", "256",
                           "--num-val", "128", "--batch-size", "64"])
     out = capsys.readouterr().out
@@ -102,3 +107,25 @@ def test_going_further_script_trains_and_reports(capsys):
                      out, re.M), out
     assert len(re.findall(r"^epoch \d/2: train loss", out, re.M)) == 2, out
     assert f"final val acc {result['val_acc']:.4f}" in out
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
+def test_going_further_script_keeps_and_resumes_a_checkpoint(tmp_path, capsys):
+    module = _going_further()
+    ckpt = tmp_path / "gf.pt"
+    argv = ["--resize", "28", "--epochs", "2", "--num-train", "256", "--num-val", "128",
+            "--batch-size", "64", "--checkpoint", str(ckpt)]
+    first = module.main(argv)
+    assert ckpt.is_file()
+    capsys.readouterr()
+    # A finished run resumed trains nothing more and reports the saved result.
+    again = module.main(argv + ["--resume"])
+    out = capsys.readouterr().out
+    assert f"Resuming from {ckpt}: 2 of 2 epochs done." in out, out
+    assert not re.search(r"^epoch \d/2:", out, re.M), out
+    assert again["epochs"] == 2 and again["val_acc"] == first["val_acc"]
+
+
+def test_going_further_script_resume_needs_a_checkpoint():
+    with pytest.raises(SystemExit, match="--resume needs --checkpoint"):
+        _going_further().main(["--resume"])
