@@ -199,7 +199,7 @@ def run_child(args: argparse.Namespace) -> None:
     trainer.fit(model, data)
     ips = clock.images_per_s(args.warmup, args.steps, args.batch_size)
     # The reference's Trainer has no autocast; ours may have declined amp=True.
-    bf16 = getattr(trainer, "_autocast_device", None) is not None
+    bf16 = getattr(trainer, "autocast_dtype", None) == torch.bfloat16
     # After the timed steps: the same counter for both sides' models.
     from d2lmini.resnet_family import count_macs
     macs = count_macs(model, (1, 1, args.resize, args.resize))

@@ -82,7 +82,8 @@ class Trainer(HyperParameters):
       CPUs with bf16 in hardware (AVX512-BF16 or AMX; 1.8x faster for the
       chapter's ResNet-18 on a 2-core AMD EPYC). Elsewhere (older CPUs, where
       bf16 is emulated and slower, and MPS) it says so and trains in float32.
-      Weights and optimizer state stay float32 either way.
+      Weights and optimizer state stay float32 either way; ``autocast_dtype``
+      says which happened (``torch.bfloat16`` or ``None``).
     - ``sync_every``: how often (in batches) the host reads the on-device
       metric sums for the progress bar.
     - ``check_finite_every``: how often the loss is checked for NaN/inf.
@@ -320,6 +321,11 @@ class Trainer(HyperParameters):
             if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
                 found.append(gen)
         return found
+
+    @property
+    def autocast_dtype(self) -> Optional[torch.dtype]:
+        """``torch.bfloat16`` when ``amp=True`` took effect, else ``None`` (float32)."""
+        return torch.bfloat16 if self._autocast_device is not None else None
 
     def _amp_device_type(self) -> Optional[str]:
         """Where bf16 autocast pays off: CUDA, or a CPU with native bf16."""

@@ -210,6 +210,7 @@ def test_amp_on_a_cpu_without_bf16_is_announced_and_trains_in_float32(capsys, mo
     monkeypatch.setattr(d2l.devices, "cpu_has_native_bf16", lambda: False)
     trainer = d2l.Trainer(max_epochs=1, amp=True, progress=False)
     assert "AVX512-BF16 or AMX" in capsys.readouterr().out
+    assert trainer.autocast_dtype is None
     torch.manual_seed(0)
     model = AutocastSpy()
     model.board.display = False
@@ -227,6 +228,8 @@ def test_amp_on_a_bf16_cpu_autocasts_forward_and_keeps_float32_weights(capsys, m
     model.board.display = False
     trainer = d2l.Trainer(max_epochs=2, amp=True, progress=False, seed=0)
     assert "float32" not in capsys.readouterr().out
+    assert trainer.autocast_dtype == torch.bfloat16
+    assert d2l.Trainer(max_epochs=1, progress=False).autocast_dtype is None
     h = trainer.fit(model, SyntheticData(n=400))
     # training and validation forward passes both ran in bf16
     assert set(model.seen) == {torch.bfloat16}
