@@ -177,6 +177,12 @@ class ResNetFamily(d2l.Classifier):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # Name a wrong input here rather than fail deep inside a layer; the
+        # stem and stages 2-4 halve the size five times, so 17 pixels is the least.
+        d2l.check_image_batch(X, self.in_channels, min_size=17, where=type(self).__name__)
+        return self.net(X)
+
 
 # notebooks/05_resnet_family.ipynb, cell 24
 RESNET_LAYERS: Dict[int, Tuple[type, List[int]]] = {

@@ -79,6 +79,12 @@ class PreActResNet(d2l.Classifier):
                 blk.append(PreActResidual(num_channels, num_channels))
         return nn.Sequential(*blk)
 
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # The same input check and smallest size as the chapter's ResNet.
+        d2l.check_image_batch(X, 1, min_size=d2l.ResNet.min_size(self),
+                              where=type(self).__name__)
+        return self.net(X)
+
 
 class PreActResNet18(PreActResNet):
     """ResNet-18 with pre-activation blocks."""
@@ -250,6 +256,10 @@ class CifarNet(d2l.Classifier):
         for m in self.net.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        d2l.check_image_batch(X, 1, where=type(self).__name__)  # named shape errors
+        return self.net(X)
 
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9,

@@ -37,7 +37,7 @@ from .hyperparameters import HyperParameters
 __all__ = ["Trainer", "DivergenceError"]
 
 # channels_last (NHWC) on this project's 2-core CPU, ResNet-18 at batch 128,
-# quiet machine: 1.13x at 96x96 (benchmarks/README.md), about 1.07x at 28x28.
+# quiet machine: 1.13-1.17x at 96x96 (benchmarks/README.md), about 1.03x at 28x28.
 # It stays opt-in: it changes floating-point results (still repeatable run to
 # run), so a default change would silently change every stored run, and a
 # model that calls .view() on conv activations needs .reshape() under NHWC.

@@ -17,7 +17,9 @@ def _split(req: str):
 
 def _pyproject():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(meta["dependencies"]) + list(meta["optional-dependencies"]["test"])
+    extras = meta["optional-dependencies"]
+    # conda users get one environment that runs the tests and JupyterLab.
+    reqs = list(meta["dependencies"]) + list(extras["test"]) + list(extras["notebook"])
     return dict(_split(r) for r in reqs), meta
 
 

@@ -201,3 +201,19 @@ def test_table_and_unknown_depth():
         resnet(20)
     with pytest.raises(ValueError, match="4 stages"):
         d2l.ResNetFamily(d2l.BasicBlock, [2, 2, 2])
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((2, 3, 32, 32), r"expects 1 input channel\(s\).*\(2, 3, 32, 32\)"),
+    ((1, 28, 28), r"4-d batch.*\(1, 28, 28\).*unsqueeze\(0\)"),
+    ((2, 1, 16, 16), r"at least 17x17 pixels.*\(2, 1, 16, 16\)"),
+])
+def test_family_names_a_wrong_input_before_any_layer(shape, message):
+    with pytest.raises(ValueError, match=message):
+        resnet(18)(torch.zeros(shape))
+
+
+def test_family_checks_channels_against_in_channels():
+    assert resnet(50, in_channels=3).eval()(torch.zeros(1, 3, 17, 17)).shape == (1, 10)
+    with pytest.raises(ValueError, match=r"ResNetFamily expects 3 input channel"):
+        resnet(50, in_channels=3)(torch.zeros(1, 1, 64, 64))

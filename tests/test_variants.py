@@ -233,3 +233,18 @@ def test_cifar_net_warms_up_linearly_from_a_tenth():
     torch.manual_seed(0)
     assert _lr_per_step(CifarResNet(8, lr=0.1)) == pytest.approx(
         [0.01] + [0.1] * 9 + [0.01] * 5 + [0.001] * 5)
+
+
+@pytest.mark.parametrize("model, shape, message", [
+    (lambda: PreActResNet18(), (2, 3, 32, 32), r"PreActResNet18 expects 1 input channel"),
+    (lambda: PreActResNet18(), (2, 1, 16, 16), r"at least 17x17 pixels"),
+    (lambda: CifarResNet(8), (2, 3, 28, 28), r"CifarResNet expects 1 input channel"),
+    (lambda: PlainNet(8), (28, 28), r"PlainNet expects a 4-d batch.*\(28, 28\)"),
+    (lambda: PlainNet(8), (2, 1, 28, 28), r"floating-point"),
+])
+def test_variant_models_name_a_wrong_input(model, shape, message):
+    X = torch.zeros(shape, dtype=torch.uint8 if message == "floating-point" else torch.float32)
+    with pytest.raises(ValueError, match=message):
+        model()(X)
+    if message.startswith("at least"):  # one pixel more is enough
+        assert model().eval()(torch.zeros(2, 1, 17, 17)).shape == (2, 10)
