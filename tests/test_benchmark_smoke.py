@@ -100,13 +100,16 @@ def _going_further():
 def test_going_further_script_trains_and_reports(capsys):
     module = _going_further()
     result = module.main(["--resize", "28", "--epochs", "2", "--num-train", "256",
-                          "--num-val", "128", "--batch-size", "64"])
+                          "--num-val", "128", "--batch-size", "64", "--flip-tta"])
     out = capsys.readouterr().out
     assert result["epochs"] == 2 and 0.0 <= result["val_acc"] <= 1.0 and result["seconds"] > 0
     assert re.search(r"^ResNet18Plus, 28x28, 2 epochs, batch 64, lr 0\.1, 256 train / 128 val",
                      out, re.M), out
     assert len(re.findall(r"^epoch \d/2: train loss", out, re.M)) == 2, out
     assert f"final val acc {result['val_acc']:.4f}" in out
+    assert 0.0 <= result["val_acc_fp32"] <= 1.0 and 0.0 <= result["val_acc_flip"] <= 1.0
+    assert (f"float32 val acc {result['val_acc_fp32']:.4f}, averaged with mirror images "
+            f"{result['val_acc_flip']:.4f}") in out
 
 
 @pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
@@ -129,3 +132,16 @@ def test_going_further_script_keeps_and_resumes_a_checkpoint(tmp_path, capsys):
 def test_going_further_script_resume_needs_a_checkpoint():
     with pytest.raises(SystemExit, match="--resume needs --checkpoint"):
         _going_further().main(["--resume"])
+
+
+def test_flip_averaged_accuracy_counts_both_views():
+    # Class 0 scores twice the left pixel, class 1 the right one. Image [1, 0]
+    # (label 0) is right either way; image [0, 1] (label 1) is right alone,
+    # but its mirror image [1, 0] votes class 0 more strongly (0.88 vs 0.73).
+    class LeftHeavy(nn.Module):
+        def forward(self, X):
+            return torch.stack([2 * X[:, 0, 0, 0], X[:, 0, 0, 1]], dim=1)
+    X = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).view(2, 1, 1, 2)
+    Y = torch.tensor([0, 1])
+    plain, averaged = _going_further().flip_averaged_accuracy(LeftHeavy(), [(X, Y)])
+    assert (plain, averaged) == (1.0, 0.5)
