@@ -10,8 +10,10 @@ the accuracy/time trade-off can be measured without editing the notebook:
 It prints one line per epoch (the trainer's own) and a final summary line:
 epochs, resolution, wall-clock training time and final validation accuracy
 on the 10,000 test images (``--flip-tta`` adds the float32 accuracy with
-each test image averaged with its mirror image). Long runs can keep a checkpoint after every epoch
-and continue after an interruption:
+each test image averaged with its mirror image). Long runs can keep a
+checkpoint after every epoch and continue after an interruption; resuming a
+finished run trains nothing and only reports (and evaluates, with
+``--flip-tta``):
 
     python benchmarks/going_further.py --resize 48 --epochs 30 --checkpoint gf.pt
     python benchmarks/going_further.py --resize 48 --epochs 30 --checkpoint gf.pt --resume
