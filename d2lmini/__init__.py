@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # -- infrastructure added by each module's owner (one line each) --
 from .trainer import Trainer, DivergenceError
-from .checkpoint import seed_everything
+from .checkpoint import seed_everything, CheckpointError
 from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Timer
 from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images, DatasetNotFoundError, CorruptDatasetError
 

@@ -1,14 +1,30 @@
-"""Seeding, RNG snapshots and atomic checkpoints for the Trainer."""
+"""Seeding, RNG snapshots and atomic, safely loaded checkpoints for the Trainer.
+
+A checkpoint holds only tensors and plain Python data (numbers, strings,
+lists, tuples, dicts, ``None``), so it is read with
+``torch.load(..., weights_only=True)``: a file crafted by someone else can
+hold wrong numbers, but it cannot run code.
+"""
 import os
+import pickle
 import random
 import tempfile
+import zipfile
 from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 
 __all__ = ["seed_everything", "get_rng_state", "set_rng_state",
-           "save_checkpoint", "load_checkpoint"]
+           "save_checkpoint", "load_checkpoint", "CheckpointError"]
+
+# What every checkpoint written by Trainer.checkpoint_state holds.
+REQUIRED_KEYS = ("model", "optimizer", "epoch", "history", "rng")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: unreadable, truncated, foreign,
+    or holding objects other than tensors and plain data."""
 
 
 def seed_everything(seed: int) -> None:
@@ -20,22 +36,41 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds all CUDA devices
 
 
+def _numpy_state() -> Dict[str, Any]:
+    # NumPy's legacy state tuple holds an ndarray, which the safe loader
+    # rejects; the same state as a dict of ints and lists loads safely.
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"name": name, "keys": keys.tolist(), "pos": int(pos),
+            "has_gauss": int(has_gauss), "gauss": float(gauss)}
+
+
+def _set_numpy_state(state: Dict[str, Any]) -> None:
+    np.random.set_state((state["name"], np.asarray(state["keys"], dtype=np.uint32),
+                         state["pos"], state["has_gauss"], state["gauss"]))
+
+
 def get_rng_state() -> Dict[str, Any]:
     """Everything needed to continue the random streams exactly."""
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": np.random.get_state()}
+             "numpy": _numpy_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
+def _byte_tensor(t: torch.Tensor) -> torch.Tensor:
+    # set_rng_state needs a CPU ByteTensor, whatever map_location was used.
+    return t.detach().to("cpu", torch.uint8)
+
+
 def set_rng_state(state: Dict[str, Any]) -> None:
     """Restore what :func:`get_rng_state` returned."""
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    torch.set_rng_state(_byte_tensor(state["torch"]))
+    python = state["python"]  # (version, tuple of ints, gauss or None)
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    _set_numpy_state(state["numpy"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([_byte_tensor(t) for t in state["cuda"]])
 
 
 def save_checkpoint(state: Dict[str, Any], path: str) -> None:
@@ -61,9 +96,42 @@ def save_checkpoint(state: Dict[str, Any], path: str) -> None:
         raise
 
 
-def load_checkpoint(path: str, map_location: Optional[torch.device] = None) -> Dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`."""
+def load_checkpoint(path: str, map_location: Optional[torch.device] = None,
+                    required: tuple = ()) -> Dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, safely.
+
+    Only tensors and plain data are unpickled (``weights_only=True``); any
+    other object in the file, a truncated, empty or non-checkpoint file, or a
+    dict without the ``required`` keys raises :class:`CheckpointError` naming
+    the file.
+    """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
-    # weights_only=False: the file holds RNG states and history (our own files).
-    return torch.load(path, map_location=map_location, weights_only=False)
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint path {path} is a directory, not a file")
+    what = "a checkpoint written by d2lmini's Trainer (torch.save of a dict)"
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # The safe loader refused an object type: the file could run code,
+        # or was written by other software. Nothing from it was executed.
+        raise CheckpointError(
+            f"refusing to load {path}: it holds objects other than tensors and plain "
+            f"data, so it was not written by d2lmini and loading it could run code "
+            f"({str(e).splitlines()[0][:200]})") from None
+    except (EOFError, RuntimeError, OSError, zipfile.BadZipFile, ValueError,
+            UnicodeDecodeError, AttributeError, IndexError, KeyError) as e:
+        raise CheckpointError(
+            f"cannot read {path}: the file is empty, truncated or not a torch file; "
+            f"expected {what} ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, expected {what}")
+    missing = [k for k in required if k not in state]
+    if missing:
+        hint = (" It looks like a bare model state_dict; load it with "
+                "model.load_state_dict(torch.load(path, weights_only=True)) instead."
+                if all(isinstance(v, torch.Tensor) for v in state.values()) else "")
+        raise CheckpointError(f"{path} is not a Trainer checkpoint: missing "
+                              f"{', '.join(missing)}; expected {what}.{hint}")
+    return state

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed as dist_utils
-from .checkpoint import (get_rng_state, load_checkpoint, save_checkpoint,
+from .checkpoint import (REQUIRED_KEYS, get_rng_state, load_checkpoint, save_checkpoint,
                          seed_everything, set_rng_state)
 from . import devices
 from .devices import cpu, gpu, num_gpus as count_gpus
@@ -510,7 +510,9 @@ class Trainer(HyperParameters):
             torch.distributed.barrier()
 
     def _resume(self, path: str) -> int:
-        ckpt = load_checkpoint(path, map_location=self.device)
+        # Everything is read to the CPU: load_state_dict copies weights and
+        # optimizer state to the model's device; RNG states must stay on the CPU.
+        ckpt = load_checkpoint(path, map_location="cpu", required=REQUIRED_KEYS)
         self.model.load_state_dict(ckpt["model"])
         self.optim.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
