@@ -1,17 +1,50 @@
-"""Input checks that fail early, with the expected and received shape."""
-from typing import Optional
+"""Argument and input checks that fail early and say what to do, and the
+one context manager for a dry run in evaluation mode."""
+import contextlib
+from typing import Iterator, Optional
 
 import torch
+from torch import nn
 
-__all__ = ["check_image_batch"]
+__all__ = ["check_image_batch", "check_positive_int", "check_non_negative_number",
+           "eval_mode"]
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def check_non_negative_number(name: str, value) -> None:
+    """Raise ``ValueError`` unless ``value`` is a real number >= 0 (not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a block with ``model`` in evaluation mode, then restore its mode.
+
+    A dry run (shape tracing, counting) must not move batch-norm running
+    statistics or draw dropout masks.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def check_image_batch(X, channels: Optional[int] = None, min_size: int = 1,
-                      where: str = "model") -> None:
+                      where: str = "model", dtype: Optional[torch.dtype] = None) -> None:
     """Raise ``ValueError`` unless ``X`` is a float batch (N, C, H, W).
 
     ``channels`` is the number of input channels the layer was built for,
-    ``min_size`` the smallest height and width it can downsample.
+    ``min_size`` the smallest height and width it can downsample, ``dtype``
+    the floating-point type of the model's weights (inputs of another float
+    type would fail deep inside the first convolution).
     """
     if not isinstance(X, torch.Tensor):
         raise TypeError(f"{where} expects a torch.Tensor of shape (N, C, H, W), "
@@ -26,6 +59,11 @@ def check_image_batch(X, channels: Optional[int] = None, min_size: int = 1,
         raise ValueError(f"{where} expects floating-point input, got dtype {X.dtype} "
                          f"with shape {tuple(X.shape)}; convert with X.float() "
                          "(and scale uint8 images to [0, 1]).")
+    if dtype is not None and X.dtype != dtype and not torch.is_autocast_enabled():
+        fix = "X.float()" if dtype == torch.float32 else f"X.to({dtype})"
+        raise ValueError(f"{where} has {dtype} weights but got {X.dtype} input of shape "
+                         f"{tuple(X.shape)}; convert it with {fix} (or the model with "
+                         f"model.to({X.dtype})).")
     if channels is not None and X.shape[1] != channels:
         raise ValueError(f"{where} expects {channels} input channel(s), shape "
                          f"{expected}, got shape {tuple(X.shape)}.")
