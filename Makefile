@@ -54,7 +54,7 @@ data:
 	fi
 
 export: venv
-	$(PY) -m d2lmini.export
+	$(PY) tools/export.py
 
 figures: venv
 	$(PY) tools/make_figures.py

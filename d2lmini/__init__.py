@@ -18,7 +18,7 @@ from .checkpoint import seed_everything, CheckpointError
 from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Timer
 from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images, DatasetNotFoundError, CorruptDatasetError
 
-# -- modules generated from the notebooks (python -m d2lmini.export) --
+# -- modules generated from the notebooks (make export: tools/export.py) --
 from .resnet import Residual, ResNet, ResNet18, resnet_block
 from .resnet_family import ResNetFamily, BasicBlock, Bottleneck, count_parameters, count_macs, load_torchvision, export_torchvision
 from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, ResNeXtBlock, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)

@@ -1,4 +1,5 @@
-"""The #@save exporter: repo is in sync, and its rules on a tiny notebook."""
+"""The #@save exporter (tools/export.py): the repository is in sync and clean,
+and its rules on tiny notebooks."""
 import ast
 import importlib.util
 import shutil
@@ -10,15 +11,20 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from d2lmini import export
-
 ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT / "tools" / "export.py"
+_spec = importlib.util.spec_from_file_location("export_tool", TOOL)
+export = sys.modules["export_tool"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(export)
 
 
 def _write_nb(path: Path, cells, module="toy") -> None:
-    meta = {"d2lmini": {"export": module}} if module else {}
-    nb = new_notebook(metadata=meta)
+    """A notebook whose first code cell names ``module`` as its target."""
+    nb = new_notebook()
     nb.cells = cells
+    if module:
+        first = next(c for c in cells if c.cell_type == "code")
+        first.source = f"#| default_exp {module}\n" + first.source
     nbformat.write(nb, str(path))
 
 
@@ -52,22 +58,10 @@ def _load(path: Path):
     return mod
 
 
-def test_repository_modules_match_the_notebooks(tmp_path):
-    """Regenerate from a copy of notebooks/ and compare byte for byte."""
-    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    (tmp_path / "d2lmini").mkdir()
-    written = export.write_modules(tmp_path)
-    assert written, "no notebook exports anything"
-    for path in written:
-        repo_file = ROOT / "d2lmini" / path.name
-        assert repo_file.read_bytes() == path.read_bytes(), (
-            f"d2lmini/{path.name} is out of date: run `make export`")
-    assert export.check_modules(ROOT) == []
-
-
-def test_check_command_line_passes_on_the_repository():
-    result = subprocess.run([sys.executable, "-m", "d2lmini.export", "--check"],
+def test_repository_is_in_sync_and_clean():
+    """The one check of the real repository: every generated module equals
+    what the notebooks export, and every notebook is clean."""
+    result = subprocess.run([sys.executable, str(TOOL), "--check"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -154,6 +148,68 @@ def test_marker_rules():
     assert export.is_exported("#@save\nx = 1")
     assert not export.is_exported("x = 1  # not #@save here")
     assert export.strip_markers("#@save\nx = 1  #@save") == "x = 1"
+    assert export.is_exported("#@save counting\nx = 1")
+    assert export.cell_target("#@save counting\nx = 1") == "counting"
+    assert export.cell_target("#@save\nx = 1") is None
+    assert export.strip_markers("#@save counting\n#| default_exp toy\nx = 1") == "x = 1"
+
+
+def test_a_cell_may_name_another_target(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "d2lmini").mkdir()
+    _write_nb(tmp_path / "notebooks" / "01_x.ipynb", [
+        new_code_cell("def a():  #@save\n    return 1"),
+        new_code_cell("#@save counting\ndef count(xs):\n    return len(xs)"),
+        new_code_cell("def b():  #@save\n    return 2"),
+    ], module="main_mod")
+    modules = export.build_modules(tmp_path)
+    main_text = modules[tmp_path / "d2lmini" / "main_mod.py"]
+    counting = modules[tmp_path / "d2lmini" / "counting.py"]
+    assert "def a()" in main_text and "def b()" in main_text and "count" not in main_text
+    assert "# notebooks/01_x.ipynb, cell 1\ndef count(xs):" in counting
+    assert counting.rstrip().endswith('__all__ = ["count"]')
+
+
+def test_a_save_cell_without_a_target_is_an_error(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "01_x.ipynb",
+              [new_code_cell("def a():  #@save\n    return 1")], module=None)
+    with pytest.raises(ValueError, match=r"01_x.ipynb, cell 0: .*default_exp"):
+        export.build_modules(tmp_path)
+
+
+def _dirty_notebook(path: Path) -> None:
+    nb = new_notebook(metadata={"widgets": {"state": {"abc": {}}}})
+    cell = new_code_cell("print(1)", metadata={"execution": {"iopub.status.idle": "t"},
+                                               "tags": ["keep-me"]})
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "abc"},
+            "text/plain": "  0%|          | 0/40"}),
+        nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+    ]
+    nb.cells = [cell]
+    nbformat.write(nb, str(path))
+
+
+def test_uncleaned_notebook_fails_the_check_and_export_cleans_it(toy_root, capsys):
+    export.write_modules(toy_root)
+    dirty = toy_root / "notebooks" / "04_dirty.ipynb"
+    _dirty_notebook(dirty)
+    assert export.main(["--check", "--root", str(toy_root)]) == 1
+    assert "not clean: notebooks/04_dirty.ipynb" in capsys.readouterr().out
+    export.main(["--root", str(toy_root)])
+    nb = nbformat.read(str(dirty), as_version=4)
+    assert "widgets" not in nb.metadata
+    assert nb.cells[0].metadata == {"tags": ["keep-me"]}
+    assert [o.output_type for o in nb.cells[0].outputs] == ["stream"]  # the bar is gone
+    assert export.main(["--check", "--root", str(toy_root)]) == 0
+
+
+def test_translated_notebooks_are_cleaned_too(tmp_path):
+    (tmp_path / "notebooks" / "zh").mkdir(parents=True)
+    _dirty_notebook(tmp_path / "notebooks" / "zh" / "01_x.ipynb")
+    assert export.unclean_notebooks(tmp_path) == [tmp_path / "notebooks" / "zh" / "01_x.ipynb"]
 
 
 def test_unparsable_cell_names_its_location(tmp_path):
