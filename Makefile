@@ -13,15 +13,17 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 D2L_ORACLE ?= d2l==1.0.3
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
-.PHONY: help venv data test unit nbtest run export figures lab bench clean
+.PHONY: help venv data test unit nbtest test-oldest run export translations figures lab bench clean
 
 help:
 	@echo "make run      execute every notebook into build/ and render HTML"
 	@echo "make test     unit tests, export/figure checks and nbval"
 	@echo "make lab      open JupyterLab on notebooks/"
-	@echo "make export   regenerate d2lmini modules from #@save cells"
+	@echo "make export   regenerate d2lmini modules from #@save cells, clean notebooks, update translations"
+	@echo "make translations  update translation templates, catalogs and notebooks/LANG/"
 	@echo "make figures  regenerate img/*.svg"
 	@echo "make bench    training-speed benchmark against the d2l package"
+	@echo "make test-oldest  unit tests with the lowest declared Python, torch, NumPy, matplotlib"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +57,12 @@ data:
 
 export: venv
 	$(PY) tools/export.py
+	$(PY) tools/translate.py
+
+# Templates from the English notebooks, catalogs merged, translated notebooks
+# written (notebooks/LANG/); see README "Translating the chapter".
+translations: venv
+	$(PY) tools/translate.py
 
 figures: venv
 	$(PY) tools/make_figures.py
@@ -68,6 +76,26 @@ nbtest: venv data
 test: venv data
 	D2LMINI_FAST=1 $(PY) -m pytest tests
 	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+# The lowest versions pyproject.toml declares, installed into a second venv
+# with the lowest declared Python where one is found (python3.10 on PATH or
+# under pyenv), so the declared bounds are tested, not hoped for.
+OLDEST_VENV ?= .venv-oldest
+OLDEST_PINS ?= torch==2.4.0 torchvision==0.19.0 numpy==1.24.4 matplotlib==3.7.0 tqdm==4.64.0
+OLDEST_PYTHON ?= $(firstword $(shell for p in python3.10 \
+    $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python; do \
+    $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo $$p; done) \
+    $(PYTHON))
+test-oldest: data
+	@$(OLDEST_PYTHON) -c 'import sys; print("test-oldest: Python", sys.version.split()[0])'
+	test -x $(OLDEST_VENV)/bin/python || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	printf '%s\n' $(OLDEST_PINS) > $(OLDEST_VENV)/pins.txt
+	$(OLDEST_VENV)/bin/pip install -c $(OLDEST_VENV)/pins.txt -e ".[test]"
+	$(OLDEST_VENV)/bin/pip install --no-deps $(D2L_ORACLE)
+	$(OLDEST_VENV)/bin/python -c 'import sys, torch, torchvision, numpy, matplotlib; \
+	  print("test-oldest:", sys.version.split()[0], torch.__version__, torchvision.__version__, \
+	        numpy.__version__, matplotlib.__version__)'
+	D2LMINI_FAST=1 $(OLDEST_VENV)/bin/python -m pytest tests -p no:cacheprovider
 
 run: venv data
 	$(PY) tools/run_notebooks.py --out build

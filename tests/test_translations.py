@@ -1,0 +1,173 @@
+"""Gettext translations of the chapter (tools/translate.py): the rules on a
+tiny notebook, and every committed language checked against the English."""
+import importlib.util
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import polib
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("translate_tool", ROOT / "tools" / "translate.py")
+tr = sys.modules["translate_tool"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tr)
+
+# Cells that read the same in every language (a bare name as a heading).
+SAME_IN_EVERY_LANGUAGE = {"# ResNeXt", "## ResNeXt", "## ResNet-18"}
+
+
+def spans(markdown: str) -> Counter:
+    """What a translation must carry over unchanged: inline code, math, link
+    and image targets."""
+    found = re.findall(r"`[^`\n]+`", markdown)
+    no_code = re.sub(r"`[^`\n]+`", "", markdown)
+    found += re.findall(r"\$\$.+?\$\$|\$[^$\n]+\$", no_code, flags=re.S)
+    found += [m.group(2) for m in tr.MD_TARGET.finditer(markdown)]
+    found += [m.group(2) for m in tr.HTML_TARGET.finditer(markdown)]
+    return Counter(found)
+
+
+def _english_notebook(path: Path) -> None:
+    nb = new_notebook()
+    code = new_code_cell("x = 6 * 7\nx", execution_count=1)
+    code.outputs = [new_output("execute_result", data={"text/plain": "42"}, execution_count=1)]
+    nb.cells = [
+        new_markdown_cell("# Residual Networks"),
+        new_markdown_cell("A block computes $f(x) = g(x) + x$ with `Residual`.\n\n"
+                          "![A residual block.](../img/residual-block.svg)"),
+        code,
+        new_markdown_cell("See [the next page](02_next.ipynb)."),
+    ]
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "notebooks").mkdir()
+    _english_notebook(tmp_path / "notebooks" / "01_intro.ipynb")
+    assert tr.main(["--root", str(tmp_path), "--add-language", "xx"]) == 0
+    return tmp_path
+
+
+def _catalog(project: Path) -> polib.POFile:
+    return polib.pofile(str(project / "translations/xx/LC_MESSAGES/01_intro.po"))
+
+
+def _translate_all(project: Path) -> None:
+    po = _catalog(project)
+    for e in po:
+        e.msgstr = "XX " + e.msgid.replace("Residual Networks", "Redes residuales") \
+            .replace("A block computes", "Un bloque calcula")
+    po.save()
+    tr.main(["--root", str(project)])
+
+
+def _read(project: Path, lang: str = "xx"):
+    return nbformat.read(str(project / "notebooks" / lang / "01_intro.ipynb"), as_version=4)
+
+
+def test_new_language_starts_untranslated_and_reads_in_english(project, capsys):
+    pot = polib.pofile(str(project / "translations/templates/01_intro.pot"))
+    assert [e.msgctxt for e in pot] == [c.id for c in nbformat.read(
+        str(project / "notebooks/01_intro.ipynb"), as_version=4).cells if c.cell_type == "markdown"]
+    nb = _read(project)
+    assert nb.cells[0].source == "# Residual Networks"  # English until translated
+    assert "](../../img/residual-block.svg)" in nb.cells[1].source  # re-pointed
+    assert "](02_next.ipynb)" in nb.cells[3].source  # sibling stays a sibling
+    assert tr.main(["--root", str(project), "--check"]) == 1
+    assert capsys.readouterr().out.count("is not translated") == 3
+
+
+def test_translated_catalog_gives_translated_notebook_with_the_same_code(project):
+    _translate_all(project)
+    english = nbformat.read(str(project / "notebooks/01_intro.ipynb"), as_version=4)
+    nb = _read(project)
+    assert nb.cells[0].source == "XX # Redes residuales"
+    assert [c.id for c in nb.cells] == [c.id for c in english.cells]
+    assert nb.cells[2] == english.cells[2]  # code, outputs, id: unchanged
+    assert tr.problems(project) == []
+
+
+def test_changed_english_cell_makes_its_translation_fuzzy(project, capsys):
+    _translate_all(project)
+    path = project / "notebooks/01_intro.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[0].source = "# Residual Networks (ResNet)"
+    nbformat.write(nb, str(path))
+    assert tr.main(["--root", str(project), "--check"]) == 1
+    assert "is fuzzy" in capsys.readouterr().out
+    tr.main(["--root", str(project)])
+    entry = next(e for e in _catalog(project) if e.msgctxt == nb.cells[0].id)
+    assert "fuzzy" in entry.flags and entry.msgstr == "XX # Redes residuales"
+    assert entry.previous_msgid == "# Residual Networks"
+    # The reader never sees the stale translation: the new English shows instead.
+    assert _read(project).cells[0].source == "# Residual Networks (ResNet)"
+    entry.msgstr, entry.flags = "XX # Redes residuales (ResNet)", []
+    po = _catalog(project)
+    po.find(nb.cells[0].id, by="msgctxt").msgstr = entry.msgstr
+    po.find(nb.cells[0].id, by="msgctxt").flags = []
+    po.save()
+    tr.main(["--root", str(project)])
+    assert tr.problems(project) == []
+    assert _read(project).cells[0].source == "XX # Redes residuales (ResNet)"
+
+
+def test_deleted_cell_becomes_obsolete_until_pruned(project, capsys):
+    _translate_all(project)
+    path = project / "notebooks/01_intro.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    del nb.cells[3]
+    nbformat.write(nb, str(path))
+    tr.main(["--root", str(project)])
+    assert tr.main(["--root", str(project), "--check"]) == 1
+    assert "is obsolete" in capsys.readouterr().out
+    tr.main(["--root", str(project), "--prune"])
+    assert tr.problems(project) == [] and len(_catalog(project)) == 2
+
+
+def test_hand_edited_translated_notebook_is_out_of_date(project):
+    _translate_all(project)
+    nb = _read(project)
+    nb.cells[2].source = "x = 0"
+    nbformat.write(nb, str(project / "notebooks/xx/01_intro.ipynb"))
+    assert tr.problems(project) == ["out of date: notebooks/xx/01_intro.ipynb "
+                                    "(run `make translations`)"]
+
+
+def test_spans_catch_a_changed_formula():
+    english = "A block computes $f(x) = g(x) + x$ with `Residual`."
+    assert spans("Un bloque calcula $f(x) = g(x) + x$ con `Residual`.") == spans(english)
+    assert spans("Un bloque calcula $f(x) = g(x)$ con `Residual`.") != spans(english)
+
+
+# -- the committed translations -----------------------------------------------
+
+LANGS = tr.languages(ROOT)
+PAIRS = [(lang, p.name) for lang in LANGS for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+
+
+def test_templates_catalogs_and_notebooks_are_complete_and_current():
+    """Every catalog has every entry of the current English template,
+    translated, none fuzzy or obsolete; every generated file is current."""
+    assert tr.problems(ROOT) == []
+
+
+@pytest.mark.parametrize("lang, name", PAIRS)
+def test_translated_notebook_keeps_code_and_spans(lang, name):
+    english = nbformat.read(str(ROOT / "notebooks" / name), as_version=4)
+    translated = nbformat.read(str(ROOT / "notebooks" / lang / name), as_version=4)
+    assert [c.id for c in translated.cells] == [c.id for c in english.cells]
+    for en, tl in zip(english.cells, translated.cells):
+        assert tl.cell_type == en.cell_type
+        if en.cell_type == "code":
+            assert tl.source == en.source and tl.outputs == en.outputs
+            continue
+        if not en.source.strip():
+            continue
+        assert spans(tl.source) == spans(tr._relink(en.source)), f"cell {en.id}"
+        if en.source.strip() not in SAME_IN_EVERY_LANGUAGE:
+            assert tl.source != tr._relink(en.source), f"cell {en.id} is left in English"

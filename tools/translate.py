@@ -1,0 +1,247 @@
+"""Translate the chapter with gettext catalogs (``make translations``).
+
+The English notebooks are the only source. For every notebook
+``notebooks/NAME.ipynb`` this tool
+
+1. extracts its markdown cells into the template
+   ``translations/templates/NAME.pot`` (one entry per cell, the cell id as
+   ``msgctxt``, so two equal cells stay two entries);
+2. merges the template into every language's catalog
+   ``translations/LANG/LC_MESSAGES/NAME.po`` as ``msgmerge --previous`` does:
+   an unchanged cell keeps its translation, a changed cell keeps its old
+   translation marked fuzzy (with the previous English text beside it), a new
+   cell arrives untranslated, and a deleted cell's entry becomes obsolete;
+3. writes ``notebooks/LANG/NAME.ipynb``: the English notebook with each
+   markdown cell replaced by its translation and relative links re-pointed
+   one folder up; code cells, outputs and cell ids are copied unchanged.
+
+``--check`` writes nothing and lists every problem: a template or a
+translated notebook that differs from what the tool would write, and any
+entry that is missing, untranslated, fuzzy or obsolete. A cell that has no
+translation yet (or only a fuzzy one) is written in English, so a reader
+never gets an older edition of a cell, and the check fails until a
+translator has caught up.
+
+Catalogs are read and written with polib; any PO editor, Weblate or the
+gettext tools work on them too.
+
+Usage::
+
+    python tools/translate.py                 # update templates, catalogs, notebooks
+    python tools/translate.py --check         # exit 1 and list problems
+    python tools/translate.py --add-language zh
+    python tools/translate.py --prune         # also drop obsolete entries
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import nbformat
+import polib
+
+ROOT = Path(__file__).resolve().parents[1]
+# Markdown links and images, ![alt](target) / [text](target), and HTML src/href.
+MD_TARGET = re.compile(r'(\]\()([^)\s]+)')
+HTML_TARGET = re.compile(r'((?:src|href)=")([^"]+)')
+
+
+def _notebooks(root: Path) -> List[Path]:
+    return sorted((root / "notebooks").glob("*.ipynb"))
+
+
+def languages(root: Path = ROOT) -> List[str]:
+    """The languages that have a catalog folder."""
+    base = root / "translations"
+    return sorted(p.name for p in base.iterdir()
+                  if (p / "LC_MESSAGES").is_dir()) if base.is_dir() else []
+
+
+# -- templates ------------------------------------------------------------
+
+
+def _new_catalog(language: Optional[str] = None) -> polib.POFile:
+    po = polib.POFile(wrapwidth=78)
+    po.metadata = {"Project-Id-Version": "d2lmini ResNet chapter",
+                   "MIME-Version": "1.0",
+                   "Content-Type": "text/plain; charset=UTF-8",
+                   "Content-Transfer-Encoding": "8bit"}
+    if language:
+        po.metadata["Language"] = language
+    return po
+
+
+def extract(nb_path: Path, root: Path = ROOT) -> polib.POFile:
+    """The template of one notebook: an entry per non-empty markdown cell."""
+    nb = nbformat.read(str(nb_path), as_version=4)
+    pot = _new_catalog()
+    rel = nb_path.relative_to(root).as_posix()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and cell.source.strip():
+            pot.append(polib.POEntry(msgctxt=cell.id, msgid=cell.source, msgstr="",
+                                     occurrences=[(rel, str(index))]))
+    return pot
+
+
+# -- merging --------------------------------------------------------------
+
+
+def merge(po: polib.POFile, pot: polib.POFile, prune: bool = False) -> polib.POFile:
+    """``po`` brought up to ``pot``, as ``msgmerge --previous`` would."""
+    by_key = {(e.msgctxt, e.msgid): e for e in po if not e.obsolete}
+    by_ctxt = {e.msgctxt: e for e in po if not e.obsolete}
+    out = _new_catalog(po.metadata.get("Language"))
+    out.metadata.update(po.metadata)
+    used = set()
+    for ref in pot:
+        entry = polib.POEntry(msgctxt=ref.msgctxt, msgid=ref.msgid, msgstr="",
+                              occurrences=list(ref.occurrences))
+        same = by_key.get((ref.msgctxt, ref.msgid))
+        moved = by_ctxt.get(ref.msgctxt)
+        if same is not None:
+            entry.msgstr, entry.flags = same.msgstr, list(same.flags)
+            entry.previous_msgid = same.previous_msgid
+            entry.tcomment = same.tcomment
+            used.add(id(same))
+        elif moved is not None and moved.msgstr:
+            # The English cell changed: keep the old translation for the
+            # translator to revise, but never show it as current.
+            entry.msgstr, entry.flags = moved.msgstr, ["fuzzy"]
+            entry.previous_msgid = moved.previous_msgid or moved.msgid
+            entry.tcomment = moved.tcomment
+            used.add(id(moved))
+        out.append(entry)
+    if not prune:
+        for old in po:
+            if id(old) not in used and old.msgstr and not old.obsolete:
+                gone = copy.copy(old)
+                gone.obsolete = True
+                out.append(gone)
+            elif old.obsolete:
+                out.append(old)
+    return out
+
+
+# -- translated notebooks -----------------------------------------------------
+
+
+def _relink(text: str) -> str:
+    """Relative link targets seen from notebooks/LANG/ instead of notebooks/."""
+    def fix(match: re.Match) -> str:
+        target = match.group(2)
+        if re.match(r"^([a-z][a-z0-9+.-]*:|#|/)", target, re.I) or not target.startswith("../"):
+            return match.group(0)  # URLs, anchors, absolute paths, sibling notebooks
+        return match.group(1) + "../" + target
+    return HTML_TARGET.sub(fix, MD_TARGET.sub(fix, text))
+
+
+def translated_cell_text(entry: Optional[polib.POEntry], english: str) -> str:
+    """What a reader gets for one markdown cell."""
+    if entry is None or not entry.msgstr or "fuzzy" in entry.flags:
+        return _relink(english)
+    return _relink(entry.msgstr)
+
+
+def build_notebook(nb_path: Path, po: polib.POFile) -> str:
+    """The translated notebook's text (nbformat JSON)."""
+    nb = nbformat.read(str(nb_path), as_version=4)
+    entries = {(e.msgctxt, e.msgid): e for e in po if not e.obsolete}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.strip():
+            cell.source = translated_cell_text(entries.get((cell.id, cell.source)),
+                                               cell.source)
+    return nbformat.writes(nb) + "\n"
+
+
+# -- the whole project --------------------------------------------------------
+
+
+def _catalog_path(root: Path, lang: str, name: str) -> Path:
+    return root / "translations" / lang / "LC_MESSAGES" / f"{name}.po"
+
+
+def expected_files(root: Path = ROOT, prune: bool = False) -> Dict[Path, str]:
+    """Every file this tool writes, with the text it should have."""
+    files: Dict[Path, str] = {}
+    for nb_path in _notebooks(root):
+        name = nb_path.stem
+        pot = extract(nb_path, root)
+        files[root / "translations" / "templates" / f"{name}.pot"] = str(pot) + "\n"
+        for lang in languages(root):
+            path = _catalog_path(root, lang, name)
+            current = polib.pofile(str(path), wrapwidth=78) if path.exists() \
+                else _new_catalog(lang)
+            po = merge(current, pot, prune=prune)
+            files[path] = str(po) + "\n"
+            files[root / "notebooks" / lang / f"{name}.ipynb"] = build_notebook(nb_path, po)
+    return files
+
+
+def problems(root: Path = ROOT) -> List[str]:
+    """Everything a translator or `make translations` still has to do."""
+    out = []
+    for path, text in expected_files(root).items():
+        rel = path.relative_to(root).as_posix()
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            out.append(f"out of date: {rel} (run `make translations`)")
+        if path.suffix != ".po":
+            continue
+        po = polib.pofile(text, wrapwidth=78)
+        for e in po:
+            cell = f"{rel}: cell {e.msgctxt}"
+            if e.obsolete:
+                out.append(f"{cell} is obsolete (the English cell is gone; "
+                           "run `python tools/translate.py --prune`)")
+            elif "fuzzy" in e.flags:
+                out.append(f"{cell} is fuzzy (the English cell changed; revise "
+                           "the translation and remove the fuzzy flag)")
+            elif not e.msgstr:
+                out.append(f"{cell} is not translated")
+    return out
+
+
+def write(root: Path = ROOT, prune: bool = False) -> List[Path]:
+    changed = []
+    for path, text in expected_files(root, prune=prune).items():
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        changed.append(path)
+    return changed
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python tools/translate.py",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 and list what is missing or out of date")
+    parser.add_argument("--add-language", metavar="LANG",
+                        help="start catalogs for a new language (e.g. zh, ja, tr, vi)")
+    parser.add_argument("--prune", action="store_true",
+                        help="drop obsolete entries from the catalogs")
+    parser.add_argument("--root", type=Path, default=ROOT)
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    if args.add_language:
+        if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", args.add_language):
+            parser.error(f"--add-language takes a language code such as zh or pt_BR, "
+                         f"got {args.add_language!r}")
+        (root / "translations" / args.add_language / "LC_MESSAGES").mkdir(
+            parents=True, exist_ok=True)
+    if args.check:
+        found = problems(root)
+        for line in found:
+            print(line)
+        return 1 if found else 0
+    for path in write(root, prune=args.prune):
+        print(f"wrote {path.relative_to(root).as_posix()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
