@@ -23,3 +23,5 @@ from .resnet import Residual, ResNet, ResNet18, resnet_block
 from .resnet_family import ResNetFamily, BasicBlock, Bottleneck, count_parameters, count_macs, load_torchvision, export_torchvision
 from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, ResNeXtBlock, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
 from .training import random_shift_flip, ResNet18Plus
+# notebooks/05_resnext.ipynb; imported last, so d2l.ResNeXtBlock is this one
+from .resnext import ResNeXtBlock

@@ -12,7 +12,8 @@ import d2lmini
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "img"
-FIGURES = ["functionclasses.svg", "residual-block.svg", "resnet-block.svg", "resnet18.svg"]
+FIGURES = ["functionclasses.svg", "residual-block.svg", "resnet-block.svg", "resnet18.svg",
+           "resnext-block.svg"]
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
@@ -80,6 +81,34 @@ def test_block_diagrams_name_their_layers():
     block = _svg_text(IMG / "resnet-block.svg")
     for label in ["3\u00d73 conv", "1\u00d71 conv", "batch norm", "ReLU", "+"]:
         assert label in block
+
+
+def test_resnext_block_shows_the_groups():
+    text = _svg_text(IMG / "resnext-block.svg")
+    for label in ["1\u00d71 conv, c \u2192 b", "1\u00d71 conv, b \u2192 c",
+                  "grouped 3\u00d73 convolution", "group 1", "group 2", "group g",
+                  "3\u00d73 conv, b/g \u2192 b/g", "concatenate the g groups: b channels",
+                  "batch norm", "ReLU", "+", "identity, or 1\u00d71 conv"]:
+        assert label in text, label
+    # group 1, group 2, ..., group g from left to right
+    root = ET.parse(IMG / "resnext-block.svg").getroot()
+    xs = {t.text: float(t.get("x")) for t in root.iter(f"{SVG_NS}text")
+          if t.text in ("group 1", "group 2", "group g")}
+    assert xs["group 1"] < xs["group 2"] < xs["group g"]
+
+
+def test_strided_blocks_put_the_stride_on_the_first_conv(tool):
+    """Only the first 3x3 convolution of a downsampling block has stride 2."""
+    model = _needs_model()()
+    residual = [b for b in tool.trace_resnet(model, (1, 1, 96, 96)) if b.kind == "residual"]
+    strided = [b for b in residual if "stride" in b.lines[1]]
+    assert len(strided) == 3
+    for box in strided:
+        assert box.lines[1].startswith("3\u00d73 conv, stride 2 \u2192 3\u00d73 conv;"), box
+        assert "convs, stride" not in box.lines[1]
+    text = _svg_text(IMG / "resnet18.svg")
+    assert "two 3\u00d73 convs, stride 2" not in text
+    assert text.count("3\u00d73 conv, stride 2 \u2192 3\u00d73 conv") == 3
 
 
 def test_trace_follows_the_model_and_the_input_size(tool):

@@ -1,6 +1,6 @@
 """Draw the chapter's figures into img/ (``make figures``).
 
-Four SVGs:
+Five SVGs:
 
 - ``functionclasses.svg``: non-nested vs nested function classes (matplotlib).
 - ``residual-block.svg``: a regular block beside a residual block (graphviz).
@@ -9,6 +9,8 @@ Four SVGs:
 - ``resnet18.svg``: ResNet-18 stage by stage, read off ``d2lmini.ResNet18``
   and traced with forward hooks, so the figure cannot drift from the code
   (graphviz).
+- ``resnext-block.svg``: the ResNeXt block, a bottleneck whose 3x3
+  convolution is split into ``g`` groups (graphviz).
 
 Every run writes byte-identical files for a given matplotlib and graphviz
 version: matplotlib gets a fixed hash salt, no date and text as paths;
@@ -29,7 +31,7 @@ from typing import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# One look for all four figures.
+# One look for all the figures.
 FONT = "DejaVu Sans"
 # Browsers without DejaVu Sans fall back to Verdana (same wide metrics, so
 # graphviz's box sizes still fit the text), then to any sans-serif.
@@ -286,9 +288,9 @@ def _shape_text(shape: Iterable[int]) -> str:
     return f" {TIMES} ".join(str(n) for n in shape)
 
 
-def _conv_text(conv) -> str:
+def _conv_text(conv, channels: bool = True) -> str:
     k, s = conv.kernel_size[0], conv.stride[0]
-    text = f"{k}{TIMES}{k} conv, {conv.out_channels}"
+    text = f"{k}{TIMES}{k} conv" + (f", {conv.out_channels}" if channels else "")
     return text + (f", stride {s}" if s != 1 else "")
 
 
@@ -351,11 +353,17 @@ def trace_resnet(model, input_shape: tuple[int, ...] = TRACE_INPUT) -> list[Trac
             shape = shapes[id(block)]
             if _is_residual(block):
                 conv1, conv3 = block.conv1, getattr(block, "conv3", None)
-                k, stride = conv1.kernel_size[0], conv1.stride[0]
-                detail = f"two {k}{TIMES}{k} convs" + (f", stride {stride}" if stride != 1 else "")
+                convs = [block.conv1, block.conv2]
+                if all(c.stride[0] == 1 for c in convs) and len(
+                        {c.kernel_size[0] for c in convs}) == 1:
+                    k = conv1.kernel_size[0]
+                    detail = f"two {k}{TIMES}{k} convs"
+                else:  # say which convolution carries the stride
+                    detail = " \u2192 ".join(_conv_text(c, channels=False) for c in convs)
                 if conv3 is not None:
-                    k3 = conv3.kernel_size[0]
+                    k3, s3 = conv3.kernel_size[0], conv3.stride[0]
                     detail += f"; {k3}{TIMES}{k3} conv shortcut"
+                    detail += f", stride {s3}" if s3 != 1 else ""
                 else:
                     detail += "; identity shortcut"
                 title = f"Residual block, {conv1.out_channels} channels"
@@ -417,11 +425,76 @@ def resnet18(model=None, input_shape: tuple[int, ...] = TRACE_INPUT) -> str:
     return _graphviz_svg(g)
 
 
+# -- resnext-block.svg -------------------------------------------------------
+
+
+def resnext_block() -> str:
+    """The ResNeXt block: 1x1 conv down to b channels, a 3x3 convolution in g
+    groups of b/g channels each, their outputs concatenated, 1x1 conv back up
+    to c channels, and the shortcut added."""
+    g = _digraph("resnext_block", nodesep="0.22", labelloc="t", fontsize="12",
+                 label=(f"c input and output channels, b bottleneck channels, g groups "
+                        f"of b/g channels"))
+    _terminal(g, "x", "input (c channels)", group="main")
+    chain_in = [("c1", f"1{TIMES}1 conv, c \u2192 b", "weight"),
+                ("n1", "batch norm", "norm"), ("a1", "ReLU", "act")]
+    chain_out = [("cat", "concatenate the g groups: b channels", "pool"),
+                 ("n2", "batch norm", "norm"), ("a2", "ReLU", "act"),
+                 ("c3", f"1{TIMES}1 conv, b \u2192 c", "weight"),
+                 ("n3", "batch norm", "norm")]
+    for name, label, kind in chain_in + chain_out:
+        _layer(g, name, label, kind, group="main")
+    # The grouped 3x3 convolution: g parallel convolutions of the same shape,
+    # each with its own weights and a slice of b/g channels.
+    # Listed right to left, so that they read group 1, 2, ..., g from the left.
+    groups = [("gg", "group g"), ("gdots", ""), ("g2", "group 2"), ("g1", "group 1")]
+    with g.subgraph(name="cluster_groups") as c:
+        # (labelloc "t" is the bottom edge: the graph runs bottom to top.)
+        c.attr(label=f"grouped 3{TIMES}3 convolution", style="rounded,dashed",
+               color="#999999", labelloc="t", labeljust="l", fontsize="11",
+               margin="8")
+        for name, title in groups:
+            if not title:
+                c.node(name, "\u22ef", shape="plaintext", style="", fontsize="16")
+                continue
+            _layer(c, name, f"<{title}<BR/><FONT POINT-SIZE=\"10\">3{TIMES}3 conv, "
+                            f"b/g \u2192 b/g</FONT>>", "weight")
+    with g.subgraph() as same:
+        same.attr(rank="same")
+        for name, _ in groups:
+            same.node(name)
+    names = ["x"] + [n for n, _, _ in chain_in]
+    for a, b in zip(names, names[1:]):
+        g.edge(a, b)
+    for name, _ in groups:
+        style = {"style": "dotted"} if name == "gdots" else {}
+        g.edge("a1", name, **style)
+        g.edge(name, "cat", **style)
+    names = [n for n, _, _ in chain_out] + ["add", "out", "top"]
+    _add(g, "add", group="main")
+    _layer(g, "out", "ReLU", "act", group="main")
+    _terminal(g, "top", group="main")
+    for a, b in zip(names, names[1:]):
+        g.edge(a, b)
+    # The shortcut: the identity, or a 1x1 convolution with batch norm when
+    # the block changes the number of channels or the resolution.
+    _layer(g, "sc", f"<identity, or 1{TIMES}1 conv<BR/>+ batch norm "
+                    f"(use_1x1conv=True)>", "io", style="rounded,dashed")
+    g.edge("x", "sc", penwidth="1.8", tailport="e")
+    g.edge("sc", "add", penwidth="1.8", headport="e")
+    with g.subgraph() as same:
+        same.attr(rank="same")
+        same.node("gg")
+        same.node("sc")
+    return _graphviz_svg(g)
+
+
 FIGURES: dict[str, Callable[[], str]] = {
     "functionclasses.svg": functionclasses,
     "residual-block.svg": residual_block,
     "resnet-block.svg": resnet_block,
     "resnet18.svg": resnet18,
+    "resnext-block.svg": resnext_block,
 }
 
 
