@@ -1,7 +1,12 @@
 """environment.yml (conda) and pyproject.toml (pip) describe one environment."""
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (the test extra installs it there)
+    import tomli as tomllib
 
 import yaml
 
@@ -11,6 +16,7 @@ CONDA_TO_PYPI = {"pytorch": "torch", "python-graphviz": "graphviz"}
 
 
 def _split(req: str):
+    req = req.split(";")[0]  # an environment marker does not change the bound
     name, spec = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", req).groups()
     return name.lower().replace("_", "-"), spec.replace(" ", "")
 
