@@ -55,10 +55,11 @@ MINUS = "\u2212"
 
 def _versions() -> str:
     """The toolchain that produced a figure, recorded inside the file."""
-    import matplotlib
     import graphviz
+    import matplotlib
+    import numpy  # the plotted numbers are printed by NumPy (1.x and 2.x differ)
 
-    return (f"matplotlib {matplotlib.__version__}; "
+    return (f"matplotlib {matplotlib.__version__}; numpy {numpy.__version__}; "
             f"graphviz {'.'.join(map(str, graphviz.version()))}")
 
 
