@@ -9,7 +9,7 @@ fail before training, and a NaN or infinite loss stops training with the
 Trainer's :class:`~d2lmini.DivergenceError`.
 """
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 import torch
