@@ -1,10 +1,12 @@
 """Notebook 04's "going further" recipe at a chosen resolution and length.
 
-The notebook runs ``ResNet18Plus`` for 30 epochs at 28x28 on a CPU (or 20
-epochs at the book's 96x96 on a GPU). This script runs the same model, data
-and trainer options with ``--resize`` and ``--epochs`` of your choice, so
-other points of the accuracy/time trade-off can be measured without editing
-the notebook (20 epochs at 96x96 reach 0.947 in 85 minutes on two CPU cores):
+The notebook runs ``ResNet18Plus`` at one resolution for a fixed number of
+epochs (one setting on a CPU, the book's 96x96 on a GPU). This script runs
+the same model, data and trainer options with ``--resize`` and ``--epochs``
+of your choice, so other points of the accuracy/time trade-off can be
+measured without editing the notebook; the measured points are in
+``benchmarks/README.md``. The data are found as the library finds them
+(``$D2LMINI_DATA`` first):
 
     python benchmarks/going_further.py --resize 48 --epochs 20
 

@@ -22,10 +22,8 @@ while fetching and transforming every timed batch is included.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,9 +35,6 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch import nn
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl",
          "ours_amp": "d2lmini+cl+amp"}
 RESULT_TAG = "RESULT "
@@ -217,16 +212,20 @@ def run_child(args: argparse.Namespace) -> None:
 def prepare_data_root(tmp: Path) -> Path:
     """Unpack Fashion-MNIST where torchvision looks without downloading.
 
-    torchvision's ``FashionMNIST(download=True)`` skips the download when
+    The files are found as d2lmini finds them (``$D2LMINI_DATA``, torchvision's
+    default root, Debian's directory, then a download). torchvision's
+    ``FashionMNIST(download=True)`` skips the download when
     ``<root>/FashionMNIST/raw/`` holds the four unpacked idx files. d2l's root
     is ``../data``, so the reference child runs in ``tmp/work``.
     """
+    from d2lmini.fashion_files import FILE_NAMES, data_file, find_fashion_mnist
+    from d2lmini.idx import read_idx_bytes
+
+    source = find_fashion_mnist()
     raw = tmp / "data" / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in FASHION_FILES:
-        with gzip.open(FASHION_DIR / f"{name}.gz", "rb") as src, \
-                open(raw / name, "wb") as dst:
-            shutil.copyfileobj(src, dst)
+    for name in FILE_NAMES:
+        (raw / name).write_bytes(read_idx_bytes(data_file(source, name)))
     (tmp / "work").mkdir()
     return tmp / "work"
 

@@ -13,8 +13,8 @@ from typing import Optional, Union
 
 import torch
 
-__all__ = ["CorruptDatasetError", "IMAGES_MAGIC", "LABELS_MAGIC", "read_idx_images",
-           "read_idx_labels"]
+__all__ = ["CorruptDatasetError", "IMAGES_MAGIC", "LABELS_MAGIC", "read_idx_bytes",
+           "read_idx_images", "read_idx_labels"]
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -34,8 +34,10 @@ class CorruptDatasetError(ValueError):
             "torchvision download them again.")
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The whole (decompressed) file; gzip must decompress to its very end."""
+def read_idx_bytes(path: PathLike) -> bytes:
+    """The whole file, decompressed when its name ends in ``.gz`` (the gzip
+    stream must decompress to its very end)."""
+    path = Path(path)
     try:
         if path.name.endswith(".gz"):
             with gzip.open(path, "rb") as f:
@@ -73,7 +75,7 @@ def read_idx_images(path: PathLike, expected_count: Optional[int] = None,
                     shape: tuple = (28, 28)) -> torch.Tensor:
     """Images as one uint8 tensor ``(N, 1, rows, cols)``, after every check."""
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_idx_bytes(path)
     count, rows, cols = _header(path, data, IMAGES_MAGIC, 3)
     if (rows, cols) != tuple(shape):
         raise CorruptDatasetError(path, f"images are {rows}x{cols}, expected "
@@ -88,7 +90,7 @@ def read_idx_labels(path: PathLike, expected_count: Optional[int] = None,
                     num_classes: int = 10) -> torch.Tensor:
     """Labels as an int64 tensor ``(N,)``; every label must be in ``0..num_classes-1``."""
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_idx_bytes(path)
     (count,) = _header(path, data, LABELS_MAGIC, 1)
     _check_count(path, count, expected_count)
     _check_size(path, data, 8, count)

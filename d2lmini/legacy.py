@@ -4,10 +4,12 @@ Kept so the older chapter text runs unchanged; new code uses
 :class:`~d2lmini.Trainer`. Differences from the published version: the
 device defaults to ``d2l.try_gpu()``, the curves are drawn with
 :class:`~d2lmini.ProgressBoard` (so they also work outside Jupyter), a tqdm
-bar shows the batches, and the final metrics are returned.
+bar shows the batches, the final metrics are returned, nonsensical arguments
+fail before training, and a NaN or infinite loss stops training with the
+Trainer's :class:`~d2lmini.DivergenceError`.
 """
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -15,7 +17,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .board import ProgressBoard
+from .checks import check_non_negative_number, check_positive_int
 from .devices import try_gpu
+from .trainer import DivergenceError
 
 __all__ = ["train_ch6", "evaluate_accuracy_gpu", "accuracy", "Accumulator", "Timer"]
 
@@ -79,12 +83,29 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None) -> float:
             X = [x.to(device) for x in X] if isinstance(X, list) else X.to(device)
             y = y.to(device)
             metric.add(accuracy(net(X), y), y.numel())
+    if metric[1] == 0:
+        raise ValueError("data_iter yielded no examples: accuracy is undefined")
     return metric[0] / metric[1]
 
 
 def _init_weights(m: nn.Module) -> None:
     if type(m) in (nn.Linear, nn.Conv2d):
         nn.init.xavier_uniform_(m.weight)
+
+
+def _check_not_empty(name: str, data_iter) -> None:
+    """ValueError for a loader that is known (by its length) to hold no batch."""
+    try:
+        empty = len(data_iter) == 0
+    except TypeError:  # an iterable without a length: found out when it runs
+        return
+    if empty:
+        raise ValueError(f"{name} yields no batches; give it at least one example")
+
+
+def _diverged(epoch: int, batch: int, loss: float) -> DivergenceError:
+    """The Trainer's error for a NaN or infinite loss (epoch and batch from 1)."""
+    return DivergenceError(epoch=epoch, batch=batch, loss=loss)
 
 
 def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
@@ -94,7 +115,17 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     Prints ``training on <device>``, the final loss and accuracies and the
     throughput; returns them as a dict (``loss``, ``train_acc``,
     ``test_acc``, ``examples_per_sec``, ``device``).
+
+    ``num_epochs`` below 1, a negative ``lr`` or an empty ``train_iter`` /
+    ``test_iter`` raise ``ValueError`` before anything is trained. A NaN or
+    infinite loss raises :class:`~d2lmini.DivergenceError` before that
+    batch's update, with the batch-norm statistics its forward pass moved
+    put back, so ``net`` holds the weights of the last good step.
     """
+    check_positive_int("num_epochs", num_epochs)
+    check_non_negative_number("lr", lr)
+    _check_not_empty("train_iter", train_iter)
+    _check_not_empty("test_iter", test_iter)
     if device is None:
         device = try_gpu()
     net.apply(_init_weights)
@@ -114,8 +145,15 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             timer.start()
             optimizer.zero_grad()
             X, y = X.to(device), y.to(device)
+            buffers = [b.detach().clone() for b in net.buffers()]
             y_hat = net(X)
             l = loss(y_hat, y)
+            if not torch.isfinite(l):
+                with torch.no_grad():
+                    for b, saved in zip(net.buffers(), buffers):
+                        b.copy_(saved)
+                bar.close()
+                raise _diverged(epoch + 1, i + 1, float(l.detach()))
             l.backward()
             optimizer.step()
             with torch.no_grad():
@@ -130,6 +168,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                 board.draw(x, train_acc, "train acc")
         bar.refresh()  # the final count and loss, whatever tqdm's refresh interval
         bar.close()
+        if metric[2] == 0:
+            raise ValueError("train_iter yielded no examples")
         test_acc = evaluate_accuracy_gpu(net, test_iter)
         board.draw(epoch + 1, test_acc, "test acc")
     board.flush()

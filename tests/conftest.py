@@ -1,26 +1,19 @@
 """Fixtures shared by the test modules (append yours below, one idea each)."""
-import os
 from pathlib import Path
 
 import pytest
 
-FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def _real_fashion_dir() -> Path:
-    """$D2LMINI_DATA if it holds the four .gz files, else Debian's directory."""
-    for base in (os.environ.get("D2LMINI_DATA"), "/usr/share/datasets/fashion-mnist"):
-        if base and all((Path(base) / f"{n}.gz").is_file() for n in FASHION_FILES):
-            return Path(base)
-    return Path("/usr/share/datasets/fashion-mnist")
+from d2lmini.fashion_files import DatasetNotFoundError, find_fashion_mnist
 
 
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
-    """The directory holding the four real Fashion-MNIST .gz files; skips the
-    test when they are absent (apt-get install dataset-fashion-mnist)."""
-    d = _real_fashion_dir()
-    if not all((d / f"{n}.gz").is_file() for n in FASHION_FILES):
-        pytest.skip(f"Fashion-MNIST .gz files not found in {d}")
-    return d
+    """The directory holding the four real Fashion-MNIST files (.gz or
+    unpacked: open them with ``d2lmini.fashion_files.data_file``), found as
+    the library finds them without a root (``$D2LMINI_DATA``, torchvision's
+    default root, Debian's directory) and never downloaded; skips the test
+    when they are absent (apt-get install dataset-fashion-mnist)."""
+    try:
+        return find_fashion_mnist(download=False)
+    except DatasetNotFoundError as e:
+        pytest.skip(f"Fashion-MNIST is not installed: {e}")

@@ -10,33 +10,43 @@ import torch
 
 import d2lmini as d2l
 from d2lmini import data as dm
-from d2lmini.idx import CorruptDatasetError, read_idx_images, read_idx_labels
-from conftest import FASHION_FILES
+from d2lmini import fashion_files as ff
+from d2lmini.fashion_files import FILE_NAMES, data_file
+from d2lmini.idx import CorruptDatasetError, read_idx_bytes, read_idx_images, read_idx_labels
 
 matplotlib.use("Agg")
 
 
-def link_files(src: Path, dst: Path) -> Path:
-    """``dst`` with symlinks to the four real .gz files (cheap copies)."""
+def link_files(src: Path, dst: Path, names=FILE_NAMES) -> Path:
+    """``dst`` with symlinks to the real files (.gz or unpacked, as in ``src``)."""
     dst.mkdir(parents=True, exist_ok=True)
-    for n in FASHION_FILES:
-        (dst / f"{n}.gz").symlink_to(src / f"{n}.gz")
+    for n in names:
+        real = data_file(src, n)
+        (dst / real.name).symlink_to(real)
+    return dst
+
+
+def unpack(src: Path, dst: Path, names=FILE_NAMES) -> Path:
+    """``dst`` with unpacked copies of the real files."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        (dst / n).write_bytes(read_idx_bytes(data_file(src, n)))
     return dst
 
 
 @pytest.fixture
 def isolated(monkeypatch, tmp_path):
     """No env var, empty default root and Debian dir, and a download that must not run."""
-    monkeypatch.delenv(dm.ENV_VAR, raising=False)
-    monkeypatch.setattr(dm, "DEFAULT_ROOT", tmp_path / "default")
-    monkeypatch.setattr(dm, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.delenv(ff.ENV_VAR, raising=False)
+    monkeypatch.setattr(ff, "DEFAULT_ROOT", tmp_path / "default")
+    monkeypatch.setattr(ff, "DEBIAN_DIR", tmp_path / "debian")
     calls = []
 
     def no_network(root):
         calls.append(Path(root))
         raise OSError("no network in the tests")
 
-    monkeypatch.setattr(dm, "_download", no_network)
+    monkeypatch.setattr(ff, "_download", no_network)
     return calls
 
 
@@ -57,7 +67,8 @@ def test_counts_and_balance(data):
 def test_dataset_items_like_the_book(data):
     X, y = data.train[0]
     assert X.shape == (1, 28, 28) and X.dtype == torch.float32 and isinstance(y, int)
-    assert 0 <= float(X.min()) and float(X.max()) <= 1
+    assert torch.equal(X, data.train.images[0].float() / 255) and float(X.max()) == 1.0
+    assert y == int(data.train.labels[0])
     assert torch.equal(data.val[-1][0], data.val[9999][0])
     with pytest.raises(IndexError):
         data.val[10000]
@@ -106,10 +117,7 @@ def book(fashion_dir, tmp_path_factory):
     """
     from d2l import torch as ref
     tmp = tmp_path_factory.mktemp("book")
-    raw = tmp / "data" / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for n in FASHION_FILES:
-        (raw / n).write_bytes(gzip.decompress((fashion_dir / f"{n}.gz").read_bytes()))
+    unpack(fashion_dir, tmp / "data" / "FashionMNIST" / "raw")
     (tmp / "work").mkdir()
     cwd = os.getcwd()
     os.chdir(tmp / "work")
@@ -124,8 +132,8 @@ def _first(ds, n):
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
 
 
-def test_pixels_identical_to_the_book_at_28(book, fashion_dir):
-    ours = d2l.FashionMNIST(resize=28, root=fashion_dir, download=False)
+def test_pixels_identical_to_the_book_at_28(book, data):
+    ours = data  # resize 28
     for split in ("train", "val"):
         X_ref, y_ref = _first(getattr(book[28], split), 300)
         X, y = getattr(ours, split).batch(slice(0, 300))
@@ -140,8 +148,8 @@ def test_pixels_match_the_book_at_96_within_one_grey_level(book, fashion_dir):
     X, y = ours.val.batch(slice(0, 300))
     assert torch.equal(y, y_ref)
     diff = (X - X_ref).abs()
-    # Measured: max 1/255 (PIL's fixed-point weights break some ties the
-    # other way), 99.5% of pixels identical.
+    # The bounds benchmarks/README.md records at 96x96 (resize_parity.py):
+    # PIL's fixed-point weights break some rounding ties the other way.
     assert float(diff.max()) <= 1 / 255 + 1e-6
     assert float((diff == 0).float().mean()) >= 0.99
     assert torch.equal(ours.val[7][0], X[7])  # item path == batch path
@@ -161,7 +169,7 @@ def test_resize_matches_pil_exactly_at_other_sizes(data, size):
 @pytest.mark.parametrize("size", [(14, 14), (48, 48), (20, 48)])
 def test_resize_within_two_grey_levels_of_pil_elsewhere(data, size):
     # shrinking, odd scales and non-square sizes: PIL's fixed-point weights
-    # round some ties the other way (measured: at most 2/255).
+    # round some ties the other way (the bound of benchmarks/README.md).
     from PIL import Image
     from torchvision import transforms
     trans = transforms.Compose([transforms.Resize(size), transforms.ToTensor()])
@@ -176,76 +184,116 @@ def test_resize_within_two_grey_levels_of_pil_elsewhere(data, size):
 # -- lookup order ---------------------------------------------------------------
 def test_explicit_root_beats_env_var(fashion_dir, tmp_path, isolated, monkeypatch):
     root = link_files(fashion_dir, tmp_path / "root")
+    raw = link_files(fashion_dir, tmp_path / "tv" / "FashionMNIST" / "raw")
     env = link_files(fashion_dir, tmp_path / "env")
-    monkeypatch.setenv(dm.ENV_VAR, str(env))
-    assert dm.find_fashion_mnist(root) == root
-    assert dm.find_fashion_mnist() == env
-    # a root without the files falls through to the next place
-    assert dm.find_fashion_mnist(tmp_path / "empty") == env
+    monkeypatch.setenv(ff.ENV_VAR, str(env))
+    assert ff.find_fashion_mnist(root) == root
+    assert ff.find_fashion_mnist(tmp_path / "tv") == raw  # torchvision's layout
+    assert ff.find_fashion_mnist() == env
+
+
+@pytest.mark.parametrize("download", [True, False])
+def test_explicit_root_without_the_files_is_an_error_naming_it(
+        fashion_dir, tmp_path, isolated, monkeypatch, download):
+    env = link_files(fashion_dir, tmp_path / "env")
+    monkeypatch.setenv(ff.ENV_VAR, str(env))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ff.DatasetNotFoundError) as info:
+        d2l.FashionMNIST(root=tmp_path / "empty", download=download)
+    msg = str(info.value)
+    assert f"root={str(tmp_path / 'empty')!r}" in msg
+    assert all(f"{n}(.gz)" in msg for n in FILE_NAMES)
+    assert str(env) not in msg  # no fall-through to $D2LMINI_DATA
+    # the download, if allowed, went into the root, not the default root
+    assert isolated == ([tmp_path / "empty"] if download else [])
+    assert ("no network in the tests" in msg) == download
+
+
+def test_explicit_root_missing_one_file_names_that_file(fashion_dir, tmp_path, isolated):
+    root = link_files(fashion_dir, tmp_path / "root", names=FILE_NAMES[:3])
+    with pytest.raises(ff.DatasetNotFoundError) as info:
+        d2l.FashionMNIST(root=root, download=False)
+    msg = str(info.value).split("(looked in")[0]
+    assert f"{root} lacks {FILE_NAMES[3]}(.gz)" in msg
+    assert not any(n in msg for n in FILE_NAMES[:3])
 
 
 def test_env_var_beats_default_root_which_beats_debian(fashion_dir, tmp_path, isolated, monkeypatch):
     env = link_files(fashion_dir, tmp_path / "env" / "FashionMNIST" / "raw")  # torchvision layout
     default = link_files(fashion_dir, tmp_path / "default" / "FashionMNIST" / "raw")
     debian = link_files(fashion_dir, tmp_path / "debian")
-    monkeypatch.setenv(dm.ENV_VAR, str(tmp_path / "env"))
-    assert dm.find_fashion_mnist() == env
-    monkeypatch.delenv(dm.ENV_VAR)
-    assert dm.find_fashion_mnist() == default
+    monkeypatch.setenv(ff.ENV_VAR, str(tmp_path / "env"))
+    assert ff.find_fashion_mnist() == env
+    monkeypatch.delenv(ff.ENV_VAR)
+    assert ff.find_fashion_mnist() == default
     for f in default.iterdir():
         f.unlink()
-    assert dm.find_fashion_mnist() == debian
+    assert ff.find_fashion_mnist() == debian
     assert isolated == []  # never tried to download
 
 
-def test_unpacked_files_are_found_and_read(fashion_dir, tmp_path, isolated):
-    root = tmp_path / "unpacked"
+def test_packed_and_unpacked_files_read_alike(fashion_dir, tmp_path, isolated):
+    root = tmp_path / "mixed"
     root.mkdir()
-    for n in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        (root / n).write_bytes(gzip.decompress((fashion_dir / f"{n}.gz").read_bytes()))
-    for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
-        (root / f"{n}.gz").symlink_to(fashion_dir / f"{n}.gz")
-    assert dm.find_fashion_mnist(root) == root
-    X, y = dm.load_split(root, "test")
-    X_gz, y_gz = dm.load_split(fashion_dir, "test")
-    assert torch.equal(X, X_gz) and torch.equal(y, y_gz)
+    test_files = FILE_NAMES[2:]
+    for n in test_files:  # one form of the test files here, the other there
+        real = data_file(fashion_dir, n)
+        if real.suffix == ".gz":
+            (root / n).write_bytes(read_idx_bytes(real))
+        else:
+            (root / f"{n}.gz").write_bytes(gzip.compress(real.read_bytes(), compresslevel=1))
+    link_files(fashion_dir, root, names=FILE_NAMES[:2])
+    assert ff.find_fashion_mnist(root) == root
+    assert {data_file(root, n).suffix for n in test_files} != \
+        {data_file(fashion_dir, n).suffix for n in test_files}
+    X, y = ff.load_split(root, "test")
+    X_ref, y_ref = ff.load_split(fashion_dir, "test")
+    assert torch.equal(X, X_ref) and torch.equal(y, y_ref)
 
 
 def test_default_root_honours_xdg_cache_home(monkeypatch, tmp_path):
-    monkeypatch.setattr(dm, "DEFAULT_ROOT", None)
+    monkeypatch.setattr(ff, "DEFAULT_ROOT", None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert dm.default_root() == tmp_path / "d2lmini" / "data"
+    assert ff.default_root() == tmp_path / "d2lmini" / "data"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert dm.default_root() == Path.home() / ".cache" / "d2lmini" / "data"
+    assert ff.default_root() == Path.home() / ".cache" / "d2lmini" / "data"
 
 
 def test_download_is_the_last_resort(fashion_dir, tmp_path, isolated, monkeypatch):
+    targets = []
+
     def fake_download(root):
+        targets.append(Path(root))
         link_files(fashion_dir, Path(root) / "FashionMNIST" / "raw")
 
-    monkeypatch.setattr(dm, "_download", fake_download)
+    monkeypatch.setattr(ff, "_download", fake_download)
     expected = tmp_path / "default" / "FashionMNIST" / "raw"
-    assert dm.find_fashion_mnist(tmp_path / "empty") == expected
     d = d2l.FashionMNIST(num_train=10, num_val=10)
     assert d.data_dir == expected and len(d.train) == 10
+    assert ff.find_fashion_mnist() == expected and targets == [tmp_path / "default"]
+    # with an explicit root, the download goes there, as torchvision's does
+    mine = tmp_path / "mine"
+    assert ff.find_fashion_mnist(mine) == mine / "FashionMNIST" / "raw"
+    assert targets == [tmp_path / "default", mine]
 
 
 def test_not_found_names_every_place_and_both_fixes(tmp_path, isolated, monkeypatch):
-    monkeypatch.setenv(dm.ENV_VAR, str(tmp_path / "env"))
+    monkeypatch.setenv(ff.ENV_VAR, str(tmp_path / "env"))
     with pytest.raises(dm.DatasetNotFoundError) as info:
-        d2l.FashionMNIST(root=tmp_path / "mine")
+        d2l.FashionMNIST()
     msg = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
-    for place in (tmp_path / "mine", tmp_path / "mine" / "FashionMNIST" / "raw",
-                  tmp_path / "env", tmp_path / "default" / "FashionMNIST" / "raw",
+    for place in (tmp_path / "env", tmp_path / "env" / "FashionMNIST" / "raw",
+                  tmp_path / "default" / "FashionMNIST" / "raw",
                   tmp_path / "debian", tmp_path / "default"):
         assert str(place) in msg
     assert "apt-get install dataset-fashion-mnist" in msg
-    assert dm.ENV_VAR in msg and "root=" in msg and "network" in msg
+    assert all(f"{n}.gz" in msg for n in FILE_NAMES)
+    assert ff.ENV_VAR in msg and "root=" in msg and "network" in msg
     assert "no network in the tests" in msg
     assert isolated == [tmp_path / "default"]
     with pytest.raises(dm.DatasetNotFoundError, match="download disabled"):
-        dm.find_fashion_mnist(download=False)
+        ff.find_fashion_mnist(download=False)
     assert len(isolated) == 1
 
 
@@ -279,10 +327,11 @@ def test_reader_accepts_well_formed_files(tmp_path):
     ("tiny", "shorter than the 8-byte header"),
 ])
 def test_corrupt_label_files_raise_naming_the_file(tmp_path, fashion_dir, case, problem):
-    real = (fashion_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    real = read_idx_bytes(data_file(fashion_dir, "t10k-labels-idx1-ubyte"))
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
     if case == "truncated_gzip":
-        path.write_bytes(real[: len(real) // 2])
+        packed = gzip.compress(real)
+        path.write_bytes(packed[: len(packed) // 2])
     elif case == "garbage":
         path.write_bytes(os.urandom(4000))
     elif case == "wrong_magic":
@@ -318,10 +367,7 @@ def test_corrupt_image_files(tmp_path):
 
 
 def test_corrupt_file_in_a_root_is_an_error_not_a_fallback(fashion_dir, tmp_path, isolated):
-    root = tmp_path / "root"
-    root.mkdir()
-    for n in FASHION_FILES[:3]:
-        (root / f"{n}.gz").symlink_to(fashion_dir / f"{n}.gz")
+    root = link_files(fashion_dir, tmp_path / "root", names=FILE_NAMES[:3])
     bad = _write_gz(root / "t10k-labels-idx1-ubyte.gz", _labels(9000))
     with pytest.raises(CorruptDatasetError, match=str(bad)):
         d2l.FashionMNIST(root=root)
@@ -331,13 +377,47 @@ def test_corrupt_file_in_a_root_is_an_error_not_a_fallback(fashion_dir, tmp_path
 @pytest.mark.parametrize("kwargs", [
     dict(batch_size=0), dict(batch_size=-4), dict(batch_size=2.5), dict(batch_size=True),
     dict(resize=0), dict(resize=(28,)), dict(resize=(28, 0)), dict(resize="28"),
-    dict(resize=28.0), dict(resize=(28, 28, 1)), dict(num_workers=-1),
+    dict(resize=28.0), dict(resize=(28, 28, 1)), dict(resize=()), dict(resize=None),
+    dict(resize=-28), dict(resize=(True, 28)), dict(resize=(28, 28.0)),
+    dict(resize={28: "h", 32: "w"}), dict(resize={28, 32}), dict(resize="ab"),
+    dict(num_workers=-1),
     dict(num_train=0), dict(num_val=-5), dict(seed="zero"),
 ])
 def test_bad_arguments_raise_value_error_before_reading(kwargs, tmp_path, isolated):
-    with pytest.raises(ValueError):
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError, match=name):
         d2l.FashionMNIST(root=tmp_path, **kwargs)
     assert isolated == []  # rejected before any lookup
+
+
+@pytest.mark.parametrize("resize", [0, (), (0, 28), [28], -1, 2.0])
+def test_legacy_loader_rejects_nonsensical_resize(resize, tmp_path, isolated):
+    with pytest.raises(ValueError, match="resize must be a positive int or a pair"):
+        d2l.load_data_fashion_mnist(32, resize=resize, root=tmp_path)
+    assert isolated == []
+
+
+def test_resize_accepts_ints_of_any_integral_type():
+    import numpy as np
+    assert dm.as_size(np.int64(40)) == (40, 40)
+    assert dm.as_size([32, np.int32(48)]) == (32, 48)
+    assert dm.as_size(torch.Size([20, 30])) == (20, 30)
+    assert all(type(v) is int for v in dm.as_size((np.int64(7), 9)))
+
+
+def test_data_modules_do_not_share_their_tensors(fashion_dir):
+    kw = dict(root=fashion_dir, download=False)
+    a, b = d2l.FashionMNIST(**kw), d2l.FashionMNIST(num_train=100, **kw)
+    before = b.train.images[:2].clone(), b.val.labels[:2].clone()
+    a.train.images[:2].zero_()
+    a.val.labels[:2] = 3 - a.val.labels[:2]
+    assert torch.equal(b.train.images[:2], before[0])
+    assert torch.equal(b.val.labels[:2], before[1])
+    c = d2l.FashionMNIST(**kw)  # read after the change: the files' values
+    assert torch.equal(c.train.images[:2], before[0])
+    X, _ = ff.load_split(fashion_dir, "test")
+    X[0].fill_(7)
+    assert not torch.equal(ff.load_split(fashion_dir, "test")[0][0], X[0])
 
 
 def test_num_train_larger_than_the_split(fashion_dir):
@@ -421,7 +501,7 @@ def test_device_keeps_batches_there(fashion_dir):
 
 
 def test_legacy_loader(fashion_dir, monkeypatch):
-    monkeypatch.setenv(dm.ENV_VAR, str(fashion_dir))
+    monkeypatch.setenv(ff.ENV_VAR, str(fashion_dir))
     train_iter, test_iter = d2l.load_data_fashion_mnist(32, resize=64)
     assert len(train_iter) == 1875 and len(test_iter) == 313
     X, y = next(iter(test_iter))
