@@ -159,7 +159,7 @@ def build_html(sources: dict[str, Path], out: Path) -> int:
     """Render each language's notebooks folder with Sphinx into ``out/html[/<lang>]``.
 
     ``sources`` maps language codes to notebooks folders, root language first.
-    Returns 0, or 1 after the first language whose build failed.
+    Returns 0, or 1 when a language's build failed (nothing is written then).
     """
     html = out / "html"
     if html.exists():
@@ -174,10 +174,11 @@ def build_html(sources: dict[str, Path], out: Path) -> int:
             print(f"error: no {sitetools.BIBLIOGRAPHY} in {folder} or a folder above it: "
                   "the citations are resolved against it", file=sys.stderr)
             return 1
+    # The languages build side by side, each in its own work folder (myst-nb
+    # writes a jupyter_execute/ folder beside the output), then move into place.
+    started = time.perf_counter()
+    builds = {}
     for code, folder in sources.items():
-        target = html if code == ROOT_LANGUAGE else html / code
-        # Each language builds in its own work folder (myst-nb writes a
-        # jupyter_execute/ folder beside the output) and is then moved into place.
         work = out / ".sphinx" / code
         if work.exists():
             shutil.rmtree(work)
@@ -188,15 +189,24 @@ def build_html(sources: dict[str, Path], out: Path) -> int:
                    "-D", f"site_language={code}",
                    "-D", f"site_languages={languages}",
                    str(folder), str(work / "html")]
-        start = time.perf_counter()
-        proc = subprocess.run(command)
+        builds[code] = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+    failed = []
+    for code, proc in builds.items():
+        messages, _ = proc.communicate()
+        if messages.strip():
+            print(messages.rstrip(), file=sys.stderr)
         if proc.returncode != 0:
-            print(f"error: the site for '{code}' ({folder}) did not build: "
+            failed.append(code)
+            print(f"error: the site for '{code}' ({sources[code]}) did not build: "
                   "every warning above is an error", file=sys.stderr)
-            return 1
-        shutil.copytree(work / "html", target, dirs_exist_ok=True)
-        print(f"site ({code}) written to {target} in {time.perf_counter() - start:.1f} s",
-              flush=True)
+    if failed:
+        return 1
+    for code in sources:
+        target = html if code == ROOT_LANGUAGE else html / code
+        shutil.copytree(out / ".sphinx" / code / "html", target, dirs_exist_ok=True)
+        print(f"site ({code}) written to {target}", flush=True)
+    print(f"site built in {time.perf_counter() - started:.1f} s", flush=True)
     return 0
 
 
