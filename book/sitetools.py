@@ -16,7 +16,8 @@
    ``chinese_search_fix``.)
 
 It also finds ``references.bib`` for sphinxcontrib-bibtex in the nearest
-folder above the notebooks (the repository root).
+folder above the notebooks (the repository root), and titles each build
+after the first heading of its title page ``index.md``.
 """
 from __future__ import annotations
 
@@ -37,16 +38,19 @@ RAW_IMAGE = re.compile(r"!\[(.*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", r
 
 
 def caption_nodes(text: str) -> list[nodes.Node]:
-    """Text nodes with ``$...$`` spans turned into inline math nodes."""
+    """Text nodes with ``$...$`` spans turned into inline math nodes (``\\$`` is a dollar)."""
     parts: list[nodes.Node] = []
     last = 0
+
+    def plain(piece: str) -> None:
+        if piece:
+            parts.append(nodes.Text(piece.replace("\\$", "$")))
+
     for match in INLINE_MATH.finditer(text):
-        if match.start() > last:
-            parts.append(nodes.Text(text[last:match.start()]))
+        plain(text[last:match.start()])
         parts.append(nodes.math(match.group(0), match.group(1)))
         last = match.end()
-    if last < len(text):
-        parts.append(nodes.Text(text[last:]))
+    plain(text[last:])
     return parts
 
 
@@ -109,6 +113,17 @@ def find_bibliography(app: Sphinx, config) -> None:
     # An absolute path: sphinxcontrib-bibtex reads relative ones from the
     # configuration folder (book/), not from the source folder.
     config.bibtex_bibfiles = [str(found)]
+
+
+def title_from_index(app: Sphinx, config) -> None:
+    """The site's title is the title page's first heading, in the build's language."""
+    index = Path(app.srcdir) / (config.root_doc + ".md")
+    if not index.is_file():
+        return
+    for line in index.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            config.project = config.html_title = line[2:].strip()
+            return
 
 
 def _languages(app: Sphinx) -> list[tuple[str, Path]]:
@@ -180,5 +195,6 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("site_language", "en", "html", types=[str])
     app.add_transform(ImageParagraphToFigure)
     app.connect("config-inited", find_bibliography, priority=400)
+    app.connect("config-inited", title_from_index, priority=400)
     app.connect("html-page-context", language_links)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
