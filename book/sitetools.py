@@ -177,12 +177,15 @@ def chinese_search_fix() -> type | None:
     search page of a Chinese build stops with a script error. Returns None
     where the Sphinx in use is not affected.
     """
-    from sphinx.search import _MINIFIED_JS_PATH
-    from sphinx.search.zh import SearchChinese
+    try:  # the layout of Sphinx's search package differs between versions
+        from sphinx.search import _MINIFIED_JS_PATH
+        from sphinx.search.zh import SearchChinese
 
-    stemmer = SearchChinese.language_name + "Stemmer"
-    script = _MINIFIED_JS_PATH / (SearchChinese.js_stemmer_rawcode or "")
-    if not SearchChinese.js_stemmer_rawcode or stemmer in script.read_text(encoding="utf-8"):
+        rawcode = SearchChinese.js_stemmer_rawcode
+        script = (_MINIFIED_JS_PATH / rawcode).read_text(encoding="utf-8") if rawcode else ""
+    except (ImportError, AttributeError, OSError):
+        return None
+    if not rawcode or SearchChinese.language_name + "Stemmer" in script:
         return None
     return type("SearchChineseEnglishStemmer", (SearchChinese,), {"language_name": "English"})
 

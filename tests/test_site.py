@@ -92,7 +92,7 @@ def make_chapter(root: Path) -> Path:
     (zh / "index.md").write_text(ZH_INDEX, encoding="utf-8")
     nbformat.write(first_notebook("../../img/box.svg", "函数类", "嵌套的函数类只会变大。"),
                    zh / "01_first.ipynb")
-    nbformat.write(second_notebook("更深的网络", "更深的网络使用瓶颈块。"), zh / "02_second.ipynb")
+    nbformat.write(second_notebook("更深的网络", "更深的网络使用瓶颈块（bottleneck）。"), zh / "02_second.ipynb")
     return nbs
 
 
@@ -284,6 +284,16 @@ def test_browser_search_finds_the_right_page(site, browser_page):
     pages = {h.split("?")[0].split("#")[0] for h in hrefs}
     # The second notebook (and the title page, which mentions bottleneck blocks), not the first.
     assert "02_second.html" in pages and "01_first.html" not in pages, hrefs
+    assert errors == []
+
+
+def test_browser_search_works_in_the_translation(site, browser_page):
+    page, errors = browser_page
+    page.goto((site / "zh" / "search.html").as_uri() + "?q=bottleneck")
+    results = page.locator("#search-results ul.search li")
+    results.first.wait_for()
+    hrefs = results.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert [h.split("?")[0].split("#")[0] for h in hrefs] == ["02_second.html"]
     assert errors == []
 
 
