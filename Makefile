@@ -13,10 +13,11 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 D2L_ORACLE ?= d2l==1.0.3
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
-.PHONY: help venv data test unit nbtest test-oldest run export translations figures lab bench clean
+.PHONY: help venv data browser test unit nbtest test-oldest run site export translations figures lab bench clean
 
 help:
-	@echo "make run      execute every notebook into build/ and render HTML"
+	@echo "make run      execute every notebook into build/ and render the site in build/html/"
+	@echo "make site     render the committed notebooks (stored outputs) into build/html/"
 	@echo "make test     unit tests, export/figure checks and nbval"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make export   regenerate d2lmini modules from #@save cells, clean notebooks, update translations"
@@ -55,6 +56,18 @@ data:
 	  echo "Missing system packages: $$pkgs (Fashion-MNIST falls back to torchvision's download)"; \
 	fi
 
+# Chromium for tests/test_site.py (Playwright drives the system browser);
+# installed with apt where we are root, otherwise the browser test skips.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
+	  echo "Chromium is installed"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium) || \
+	  echo "Chromium could not be installed: the browser test will skip"; \
+	else \
+	  echo "No Chromium and no apt as root: the browser test will skip"; \
+	fi
+
 export: venv
 	$(PY) tools/export.py
 	$(PY) tools/translate.py
@@ -67,15 +80,15 @@ translations: venv
 figures: venv
 	$(PY) tools/make_figures.py
 
-unit: venv data
+unit: venv data browser
 	D2LMINI_FAST=1 $(PY) -m pytest tests
 
 nbtest: venv data
-	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-test: venv data
+test: venv data browser
 	D2LMINI_FAST=1 $(PY) -m pytest tests
-	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 # The lowest versions pyproject.toml declares, installed into a second venv
 # with the lowest declared Python where one is found (python3.10 on PATH or
@@ -97,8 +110,14 @@ test-oldest: data
 	        numpy.__version__, matplotlib.__version__)'
 	D2LMINI_FAST=1 $(OLDEST_VENV)/bin/python -m pytest tests -p no:cacheprovider
 
+# Execute the notebooks into build/notebooks/, then render build/html/
+# (Sphinx, book/conf.py; warnings are errors).
 run: venv data
 	$(PY) tools/run_notebooks.py --out build
+
+# Render the committed notebooks with their stored outputs, nothing executed.
+site: venv
+	$(PY) tools/run_notebooks.py --out build --no-execute
 
 lab: venv data
 	$(BIN)/pip install -e ".[notebook]"

@@ -1,27 +1,31 @@
-"""Execute the chapter into build/ and render it as HTML (``make run``).
+"""Execute the chapter and render it as a website (``make run``, ``make site``).
 
-Every ``notebooks/*.ipynb`` runs in name order, each in a fresh kernel whose
-working directory is the notebooks folder (so relative paths behave as in
-Jupyter). The executed copies go to ``OUT/NAME.ipynb``; the sources are never
-touched. Each copy is also rendered to ``OUT/NAME.html`` with the figures it
-links (``![...](../img/x.svg)``) embedded as data URIs, so the HTML stands on
-its own. ``OUT/index.html`` lists the notebooks in reading order.
+Execution (``make run``): every ``notebooks/*.ipynb`` runs in name order, each
+in a fresh kernel whose working directory is the notebooks folder (so relative
+paths behave as in Jupyter). The executed copies go to ``OUT/notebooks/`` next
+to a copy of ``img/`` and of the folder's markdown pages (the title page
+``index.md``), so their relative links still hold; the sources are never
+touched. A failing notebook stops the run: its partly executed copy is
+written, nothing is rendered, and the message names the notebook and cell.
 
-A failing notebook stops the run: its partly executed copy and HTML are still
-written, the index is written, and the message names the notebook and cell.
+Rendering (both targets): Sphinx with myst-nb (stored outputs, nothing
+executed), sphinx-book-theme, sphinxcontrib-bibtex and sphinx-mathjax-offline,
+configured in ``book/conf.py``, writes ``OUT/html/``. Every subfolder
+``notebooks/<lang>/`` holding notebooks is a translation and becomes
+``OUT/html/<lang>/``, rendered from its committed outputs. Warnings are
+errors (``-W --keep-going -n``): a broken reference, a missing image or an
+unknown citation fails the build.
 
 Usage: ``python tools/run_notebooks.py [--out build] [--notebooks notebooks]
-[--fast] [--timeout SECONDS]``.
+[--fast] [--timeout SECONDS] [--no-execute | --no-html]``.
 """
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import html
-import mimetypes
 import os
-import re
+import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -31,11 +35,13 @@ from typing import Iterator, Optional
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError
-from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parents[1]
-# ![alt](target "optional title"): the target is what we embed.
-MD_IMAGE = re.compile(r'(!\[[^\]]*\]\()([^)\s]+)((?:\s+"[^"]*")?\))')
+BOOK = ROOT / "book"  # Sphinx configuration folder (conf.py, templates, extension)
+ROOT_LANGUAGE = "en"  # the notebooks folder itself; its site is OUT/html/
+
+sys.path.insert(0, str(BOOK))
+import sitetools  # noqa: E402  (book/sitetools.py, the site's Sphinx extension)
 
 
 @dataclass
@@ -43,7 +49,6 @@ class Result:
     """What happened to one notebook."""
 
     name: str
-    title: str
     seconds: float
     error: Optional[str] = None
 
@@ -65,39 +70,6 @@ def fast_env(fast: bool) -> Iterator[None]:
             os.environ["D2LMINI_FAST"] = old
 
 
-def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
-    """The first markdown heading of a notebook, without its #s."""
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for line in cell.source.splitlines():
-            if line.lstrip().startswith("#"):
-                return line.strip().lstrip("#").strip() or fallback
-    return fallback
-
-
-def embed_markdown_images(nb: nbformat.NotebookNode, base: Path) -> nbformat.NotebookNode:
-    """A copy of ``nb`` whose local markdown images are data URIs.
-
-    nbconvert's own ``embed_images`` refuses files outside the notebook's
-    folder, and the chapter's figures live in ``../img``.
-    """
-    def to_data_uri(match: re.Match) -> str:
-        target = match.group(2)
-        path = (base / target).resolve()
-        if "://" in target or target.startswith("data:") or not path.is_file():
-            return match.group(0)
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f"{match.group(1)}data:{mime};base64,{data}{match.group(3)}"
-
-    nb = nbformat.from_dict(nb)  # deep copy: the executed .ipynb keeps its links
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = MD_IMAGE.sub(to_data_uri, cell.source)
-    return nb
-
-
 def _describe_failure(nb: nbformat.NotebookNode, index: Optional[int], exc: Exception) -> str:
     """'cell N (code cell #k): Error: message' for the run's error message."""
     if index is None:
@@ -115,9 +87,8 @@ def _describe_failure(nb: nbformat.NotebookNode, index: Optional[int], exc: Exce
 
 
 def run_one(src: Path, out_dir: Path, timeout: int) -> Result:
-    """Execute one notebook into ``out_dir`` and render its HTML."""
+    """Execute one notebook in a fresh kernel and write the copy to ``out_dir``."""
     nb = nbformat.read(src, as_version=4)
-    title = notebook_title(nb, src.stem)
     current: dict[str, int] = {}  # index of the cell that is running
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(src.parent)}},
@@ -130,39 +101,30 @@ def run_one(src: Path, out_dir: Path, timeout: int) -> Result:
         error = _describe_failure(nb, current.get("i"), exc)
     seconds = time.perf_counter() - start
     nbformat.write(nb, out_dir / src.name)
-    body, _ = HTMLExporter().from_notebook_node(embed_markdown_images(nb, src.parent))
-    (out_dir / f"{src.stem}.html").write_text(body, encoding="utf-8")
-    return Result(src.stem, title, seconds, error)
+    return Result(src.stem, seconds, error)
 
 
-def write_index(results: list[Result], out_dir: Path) -> Path:
-    """``index.html``: the notebooks in reading order, with titles and links."""
-    items = []
-    for r in results:
-        status = (f' <span class="failed">failed: {html.escape(r.error)}</span>'
-                  if r.error else f" <small>({r.seconds:.0f} s)</small>")
-        items.append(f'  <li><a href="{html.escape(r.name)}.html">{html.escape(r.title)}</a>'
-                     f' <small>{html.escape(r.name)}.ipynb</small>{status}</li>')
-    page = "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>Residual Networks (ResNet): the executed chapter</title>",
-        "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto;line-height:1.6}"
-        ".failed{color:#b00020}</style></head><body>",
-        "<h1>Residual Networks (ResNet)</h1>",
-        "<ol>", *items, "</ol>",
-        "</body></html>", ""])
-    path = out_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int) -> list[Result]:
-    """Run every notebook in name order; stop at the first that fails."""
+def notebook_sources(notebooks: Path) -> list[Path]:
+    """The chapter's notebooks in reading (name) order; an empty folder is an error."""
     sources = sorted(notebooks.glob("*.ipynb"))
     if not sources:
         raise SystemExit(f"no notebooks in {notebooks}")
+    return sources
+
+
+def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int) -> list[Result]:
+    """Run every notebook in name order into ``out_dir``; stop at the first that fails.
+
+    The folder's other pages (``*.md``) and the figures folder next to it
+    (``../img``) are copied alongside, so the copies render like the sources.
+    """
+    sources = notebook_sources(notebooks)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for page in sorted(notebooks.glob("*.md")):
+        shutil.copy2(page, out_dir / page.name)
+    figures = notebooks.parent / "img"
+    if figures.is_dir():
+        shutil.copytree(figures, out_dir.parent / "img", dirs_exist_ok=True)
     results: list[Result] = []
     with fast_env(fast):
         for k, src in enumerate(sources, start=1):
@@ -173,8 +135,79 @@ def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int) -> list[Re
             print(f"[{k}/{len(sources)}] {src.name} {state} in {result.seconds:.1f} s", flush=True)
             if result.error:
                 break
-    write_index(results, out_dir)
     return results
+
+
+def translations(notebooks: Path) -> list[Path]:
+    """Subfolders ``notebooks/<lang>/`` that hold notebooks, by language code."""
+    return sorted(d for d in notebooks.iterdir()
+                  if d.is_dir() and not d.name.startswith((".", "_")) and any(d.glob("*.ipynb")))
+
+
+def sphinx_language(code: str) -> str:
+    """Sphinx's name for a language folder: ``zh`` -> ``zh_CN`` where Sphinx has only that."""
+    import sphinx
+
+    locales = Path(sphinx.__file__).parent / "locale"
+    if code == ROOT_LANGUAGE or (locales / code).is_dir():
+        return code
+    regional = sorted(p.name for p in locales.glob(f"{code}_*") if p.is_dir())
+    return regional[0] if regional else code
+
+
+def build_html(sources: dict[str, Path], out: Path) -> int:
+    """Render each language's notebooks folder with Sphinx into ``out/html[/<lang>]``.
+
+    ``sources`` maps language codes to notebooks folders, root language first.
+    Returns 0, or 1 when a language's build failed (nothing is written then).
+    """
+    html = out / "html"
+    if html.exists():
+        shutil.rmtree(html)  # no page of a removed notebook survives
+    languages = ",".join(f"{code}={folder.resolve()}" for code, folder in sources.items())
+    for code, folder in sources.items():  # check every language before building any
+        if not (folder / "index.md").is_file():
+            print(f"error: {folder / 'index.md'} is missing: each notebooks folder needs "
+                  "the chapter's title page", file=sys.stderr)
+            return 1
+        if sitetools.locate_bibliography(folder) is None:
+            print(f"error: no {sitetools.BIBLIOGRAPHY} in {folder} or a folder above it: "
+                  "the citations are resolved against it", file=sys.stderr)
+            return 1
+    # The languages build side by side, each in its own work folder (myst-nb
+    # writes a jupyter_execute/ folder beside the output), then move into place.
+    started = time.perf_counter()
+    builds = {}
+    for code, folder in sources.items():
+        work = out / ".sphinx" / code
+        if work.exists():
+            shutil.rmtree(work)
+        command = [sys.executable, "-m", "sphinx", "-b", "html", "-q",
+                   "-W", "--keep-going", "-n", "-E",
+                   "-c", str(BOOK), "-d", str(work / "doctrees"),
+                   "-D", f"language={sphinx_language(code)}",
+                   "-D", f"site_language={code}",
+                   "-D", f"site_languages={languages}",
+                   str(folder), str(work / "html")]
+        builds[code] = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+    failed = []
+    for code, proc in builds.items():
+        messages, _ = proc.communicate()
+        if messages.strip():
+            print(messages.rstrip(), file=sys.stderr)
+        if proc.returncode != 0:
+            failed.append(code)
+            print(f"error: the site for '{code}' ({sources[code]}) did not build: "
+                  "every warning above is an error", file=sys.stderr)
+    if failed:
+        return 1
+    for code in sources:
+        target = html if code == ROOT_LANGUAGE else html / code
+        shutil.copytree(out / ".sphinx" / code / "html", target, dirs_exist_ok=True)
+        print(f"site ({code}) written to {target}", flush=True)
+    print(f"site built in {time.perf_counter() - started:.1f} s", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,21 +219,39 @@ def main(argv: list[str] | None = None) -> int:
                         help="set D2LMINI_FAST=1 (the test suite's small recipe)")
     parser.add_argument("--timeout", type=int, default=3600,
                         help="seconds one cell may run (default 3600)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-execute", action="store_true",
+                      help="render the committed notebooks with their stored outputs (make site)")
+    mode.add_argument("--no-html", action="store_true",
+                      help="execute only; render no website")
     args = parser.parse_args(argv)
-    mode = "fast (D2LMINI_FAST=1)" if args.fast else "full"
-    print(f"running {args.notebooks} into {args.out}, {mode} mode", flush=True)
-    results = run_all(args.notebooks.resolve(), args.out.resolve(), args.fast, args.timeout)
-    failed = [r for r in results if r.error]
-    index = args.out / "index.html"
-    if failed:
-        r = failed[0]
-        print(f"error: {args.notebooks / (r.name + '.ipynb')} failed in {r.error}\n"
-              f"partial output: {args.out / (r.name + '.ipynb')}, "
-              f"{args.out / (r.name + '.html')}; index: {index}", file=sys.stderr)
-        return 1
-    total = sum(r.seconds for r in results)
-    print(f"{len(results)} notebooks in {total:.0f} s; open {index}", flush=True)
-    return 0
+    notebooks, out = args.notebooks.resolve(), args.out.resolve()
+
+    if args.no_execute:
+        notebook_sources(notebooks)
+        english = notebooks
+    else:
+        mode_name = "fast (D2LMINI_FAST=1)" if args.fast else "full"
+        print(f"running {args.notebooks} into {args.out / 'notebooks'}, {mode_name} mode",
+              flush=True)
+        english = out / "notebooks"
+        results = run_all(notebooks, english, args.fast, args.timeout)
+        failed = [r for r in results if r.error]
+        if failed:
+            r = failed[0]
+            print(f"error: {args.notebooks / (r.name + '.ipynb')} failed in {r.error}\n"
+                  f"partial output: {english / (r.name + '.ipynb')}", file=sys.stderr)
+            return 1
+        total = sum(r.seconds for r in results)
+        print(f"{len(results)} notebooks executed in {total:.0f} s", flush=True)
+    if args.no_html:
+        return 0
+    sources = {ROOT_LANGUAGE: english}
+    sources.update({folder.name: folder for folder in translations(notebooks)})
+    status = build_html(sources, out)
+    if status == 0:
+        print(f"open {args.out / 'html' / 'index.html'}", flush=True)
+    return status
 
 
 if __name__ == "__main__":

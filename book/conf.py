@@ -1,0 +1,78 @@
+"""Sphinx configuration of the chapter's website (``make site``, ``make run``).
+
+The source folder is a notebooks folder: ``notebooks/`` for English, a
+translation ``notebooks/<lang>/``, or the executed copy ``build/notebooks/``.
+It holds ``index.md`` (the chapter's title page, whose toctree globs the
+``NN_name`` notebooks) and the notebooks, rendered with their stored outputs.
+``tools/run_notebooks.py`` calls Sphinx once per language with this folder as
+its configuration folder; see CONTRIBUTING.md ("The book website").
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+project = "Residual Networks (ResNet)"
+author = "the d2lmini authors"
+copyright = "the d2lmini authors"
+
+extensions = [
+    "myst_nb",                 # notebooks and MyST markdown as Sphinx documents
+    "sphinxcontrib.bibtex",    # {cite:p}`key` against references.bib
+    "sphinx-mathjax-offline",  # MathJax bundled into _static: formulas offline
+    "sitetools",               # book/sitetools.py: image paragraphs -> figures, language switch
+]
+
+# Notebooks are rendered as stored: `make run` executes them beforehand with
+# its own runner, `make site` shows the committed outputs.
+nb_execution_mode = "off"
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+
+# Translations live in subfolders of the English notebooks folder; a build
+# reads the pages of one folder only ("*" does not cross "/").
+include_patterns = ["*.md", "*.ipynb"]
+exclude_patterns = ["**/.ipynb_checkpoints"]
+
+# Numbered pages (the toctree of index.md) and numbered figures "Fig. 2.1".
+numfig = True
+numfig_secnum_depth = 1
+
+# The bibliography file is found above the source folder (the repository
+# root holds references.bib); see sitetools.find_bibliography.
+bibtex_bibfiles = []
+bibtex_reference_style = "author_year"
+bibtex_default_style = "plain"
+
+# Every warning is an error (tools/run_notebooks.py passes -W --keep-going -n).
+nitpicky = True
+
+html_theme = "sphinx_book_theme"
+html_title = "Residual Networks (ResNet)"
+html_static_path = ["_static"]
+html_css_files = ["sitetools.css"]
+templates_path = ["_templates"]
+html_copy_source = True
+# Search results without page excerpts: fetching them is refused for pages
+# opened from disk (file://), and the site must work offline from disk.
+html_show_search_summary = False
+html_sourcelink_suffix = ""  # _sources/NAME.ipynb is the notebook itself
+html_last_updated_fmt = None
+html_theme_options = {
+    "use_download_button": True,      # download the page's .ipynb
+    "use_sidenotes": False,
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+    "navigation_with_keys": False,
+}
+# Light or dark after the reader's system setting; left empty, the theme's
+# script logs an error on every page.
+html_context = {"default_mode": "auto"}
+html_sidebars = {
+    "**": [
+        "navbar-logo.html",
+        "language-switch.html",
+        "search-button-field.html",
+        "sbt-sidebar-nav.html",
+    ]
+}
