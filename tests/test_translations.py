@@ -138,6 +138,22 @@ def test_hand_edited_translated_notebook_is_out_of_date(project):
                                     "(run `make translations`)"]
 
 
+def test_markdown_title_page_translates_paragraphs_and_keeps_fences(project):
+    (project / "notebooks" / "index.md").write_text(
+        "# Residual Networks\n\nEvery section is a notebook.\n\n"
+        "```{toctree}\n:glob:\n\n[0-9]*\n```\n", encoding="utf-8")
+    tr.main(["--root", str(project)])
+    po = polib.pofile(str(project / "translations/xx/LC_MESSAGES/index.po"))
+    assert [e.msgid for e in po] == ["# Residual Networks", "Every section is a notebook."]
+    for e in po:
+        e.msgstr = "XX " + e.msgid
+    po.save()
+    tr.main(["--root", str(project)])
+    page = (project / "notebooks" / "xx" / "index.md").read_text(encoding="utf-8")
+    assert page == ("XX # Residual Networks\n\nXX Every section is a notebook.\n\n"
+                    "```{toctree}\n:glob:\n\n[0-9]*\n```\n")
+
+
 def test_spans_catch_a_changed_formula():
     english = "A block computes $f(x) = g(x) + x$ with `Residual`."
     assert spans("Un bloque calcula $f(x) = g(x) + x$ con `Residual`.") == spans(english)

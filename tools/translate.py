@@ -1,17 +1,21 @@
 """Translate the chapter with gettext catalogs (``make translations``).
 
 The English notebooks are the only source. For every notebook
-``notebooks/NAME.ipynb`` this tool
+``notebooks/NAME.ipynb`` (and the book's title page ``notebooks/index.md``)
+this tool
 
 1. extracts its markdown cells into the template
    ``translations/templates/NAME.pot`` (one entry per cell, the cell id as
-   ``msgctxt``, so two equal cells stay two entries);
+   ``msgctxt``, so two equal cells stay two entries; for a Markdown page one
+   entry per paragraph, fenced blocks such as the table of contents are
+   copied as they are);
 2. merges the template into every language's catalog
    ``translations/LANG/LC_MESSAGES/NAME.po`` as ``msgmerge --previous`` does:
    an unchanged cell keeps its translation, a changed cell keeps its old
    translation marked fuzzy (with the previous English text beside it), a new
    cell arrives untranslated, and a deleted cell's entry becomes obsolete;
-3. writes ``notebooks/LANG/NAME.ipynb``: the English notebook with each
+3. writes ``notebooks/LANG/NAME.ipynb`` (and ``notebooks/LANG/index.md``):
+   the English notebook with each
    markdown cell replaced by its translation and relative links re-pointed
    one folder up; code cells, outputs and cell ids are copied unchanged.
 
@@ -50,8 +54,38 @@ MD_TARGET = re.compile(r'(\]\()([^)\s]+)')
 HTML_TARGET = re.compile(r'((?:src|href)=")([^"]+)')
 
 
-def _notebooks(root: Path) -> List[Path]:
-    return sorted((root / "notebooks").glob("*.ipynb"))
+def _sources(root: Path) -> List[Path]:
+    """The English documents: every notebook and the Markdown pages beside them."""
+    folder = root / "notebooks"
+    return sorted(folder.glob("*.ipynb")) + sorted(folder.glob("*.md"))
+
+
+def _md_blocks(text: str) -> List[str]:
+    """A Markdown page cut into paragraphs; a fenced block stays one piece."""
+    blocks, current, fenced = [], [], False
+    for line in text.split("\n"):
+        if line.startswith("```"):
+            fenced = not fenced
+        if not line.strip() and not fenced:
+            if current:
+                blocks.append("\n".join(current))
+            current = []
+            continue
+        current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+def _units(path: Path) -> List[tuple]:
+    """(context, English text, index) for every piece a translator translates."""
+    if path.suffix == ".md":
+        return [(f"paragraph-{i}", block, i)
+                for i, block in enumerate(_md_blocks(path.read_text(encoding="utf-8")))
+                if not block.startswith("```")]
+    nb = nbformat.read(str(path), as_version=4)
+    return [(cell.id, cell.source, i) for i, cell in enumerate(nb.cells)
+            if cell.cell_type == "markdown" and cell.source.strip()]
 
 
 def languages(root: Path = ROOT) -> List[str]:
@@ -75,15 +109,14 @@ def _new_catalog(language: Optional[str] = None) -> polib.POFile:
     return po
 
 
-def extract(nb_path: Path, root: Path = ROOT) -> polib.POFile:
-    """The template of one notebook: an entry per non-empty markdown cell."""
-    nb = nbformat.read(str(nb_path), as_version=4)
+def extract(path: Path, root: Path = ROOT) -> polib.POFile:
+    """The template of one document: an entry per markdown cell (notebook)
+    or paragraph (Markdown page)."""
     pot = _new_catalog()
-    rel = nb_path.relative_to(root).as_posix()
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown" and cell.source.strip():
-            pot.append(polib.POEntry(msgctxt=cell.id, msgid=cell.source, msgstr="",
-                                     occurrences=[(rel, str(index))]))
+    rel = path.relative_to(root).as_posix()
+    for context, text, index in _units(path):
+        pot.append(polib.POEntry(msgctxt=context, msgid=text, msgstr="",
+                                 occurrences=[(rel, str(index))]))
     return pot
 
 
@@ -146,10 +179,16 @@ def translated_cell_text(entry: Optional[polib.POEntry], english: str) -> str:
     return _relink(entry.msgstr)
 
 
-def build_notebook(nb_path: Path, po: polib.POFile) -> str:
-    """The translated notebook's text (nbformat JSON)."""
-    nb = nbformat.read(str(nb_path), as_version=4)
+def build_document(path: Path, po: polib.POFile) -> str:
+    """The translated document's text (nbformat JSON, or Markdown)."""
     entries = {(e.msgctxt, e.msgid): e for e in po if not e.obsolete}
+    if path.suffix == ".md":
+        blocks = _md_blocks(path.read_text(encoding="utf-8"))
+        out = [block if block.startswith("```") else
+               translated_cell_text(entries.get((f"paragraph-{i}", block)), block)
+               for i, block in enumerate(blocks)]
+        return "\n\n".join(out) + "\n"
+    nb = nbformat.read(str(path), as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.strip():
             cell.source = translated_cell_text(entries.get((cell.id, cell.source)),
@@ -167,9 +206,9 @@ def _catalog_path(root: Path, lang: str, name: str) -> Path:
 def expected_files(root: Path = ROOT, prune: bool = False) -> Dict[Path, str]:
     """Every file this tool writes, with the text it should have."""
     files: Dict[Path, str] = {}
-    for nb_path in _notebooks(root):
-        name = nb_path.stem
-        pot = extract(nb_path, root)
+    for source in _sources(root):
+        name = source.stem
+        pot = extract(source, root)
         files[root / "translations" / "templates" / f"{name}.pot"] = str(pot) + "\n"
         for lang in languages(root):
             path = _catalog_path(root, lang, name)
@@ -177,7 +216,7 @@ def expected_files(root: Path = ROOT, prune: bool = False) -> Dict[Path, str]:
                 else _new_catalog(lang)
             po = merge(current, pot, prune=prune)
             files[path] = str(po) + "\n"
-            files[root / "notebooks" / lang / f"{name}.ipynb"] = build_notebook(nb_path, po)
+            files[root / "notebooks" / lang / source.name] = build_document(source, po)
     return files
 
 
