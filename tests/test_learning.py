@@ -17,7 +17,7 @@ NUM_TRAIN, NUM_VAL, SIZE, BATCH, LR = 2000, 1000, 20, 32, 0.05
 # batch 64 gave 0.33), so other CPUs or torch builds may land elsewhere. The
 # threshold is four times chance (0.1 for ten classes) and leaves 0.22 of
 # margin below the measured value; a network that does not learn (a broken
-# loss, gradients that never reach the weights, shuffled labels) stays near 0.1.
+# loss, gradients that never reach the weights) would stay near 0.1.
 THRESHOLD = 0.4
 
 

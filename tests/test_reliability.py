@@ -242,7 +242,7 @@ def test_ctrl_c_in_a_script_stops_the_script_after_saying_how_to_resume(tmp_path
     script = tmp_path / "train.py"
     script.write_text(SCRIPT.format(tests=os.path.dirname(__file__), path=path))
     proc = subprocess.run(["bash", "-c", f"{sys.executable} {script}"], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+                          text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode in (130, -signal.SIGINT), proc.stderr[-2000:]
     assert "fit returned" not in proc.stdout
     assert "interrupted at epoch 2, batch 2" in proc.stdout
