@@ -1,14 +1,28 @@
 """A live plot of training curves that works in Jupyter and in scripts."""
 import io
 import os
+import tempfile
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 from matplotlib.figure import Figure
 
 from .hyperparameters import HyperParameters
 
-__all__ = ["ProgressBoard", "in_notebook"]
+__all__ = ["ProgressBoard", "in_notebook", "run_directory", "BoardWarning"]
+
+# Where run directories are made (None: the system's temporary directory).
+RUNS_ROOT: Optional[str] = None
+
+
+class BoardWarning(UserWarning):
+    """The board could not save its picture; training and the data go on."""
+
+
+def run_directory() -> str:
+    """A new directory for one run's files, under :data:`RUNS_ROOT`."""
+    return tempfile.mkdtemp(prefix="d2lmini-run-", dir=RUNS_ROOT)
 
 
 def in_notebook() -> bool:
@@ -26,8 +40,12 @@ class ProgressBoard(HyperParameters):
 
     In Jupyter the figure is shown once and updated in place through a
     display handle. Elsewhere it is written to ``save_path`` (by default
-    ``d2lmini-board.png`` in the working directory), at most every
-    ``save_every`` seconds and whenever :meth:`flush` is called.
+    ``board.png`` in a new run directory, whose path is printed; a
+    ``Trainer`` with a ``checkpoint_path`` puts it beside the checkpoint).
+    Either way the figure is drawn at most every ``save_every`` seconds and
+    whenever :meth:`flush` is called, so drawing costs training little time.
+    The file is written to a temporary file and renamed into place; a
+    failure to save is a :class:`BoardWarning`, never an error.
     """
 
     def __init__(self, xlabel: Optional[str] = None, ylabel: Optional[str] = None,
@@ -41,7 +59,7 @@ class ProgressBoard(HyperParameters):
         self.data: Dict[str, List[tuple]] = {}
         self._lines = {}
         self._handle = None
-        self._last_save = 0.0
+        self._last_render = time.monotonic()
         self._announced = False
 
     def draw(self, x, y, label: str, every_n: int = 1) -> None:
@@ -95,6 +113,10 @@ class ProgressBoard(HyperParameters):
         self.fig.tight_layout()
 
     def _render(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_render < self.save_every:
+            return
+        self._last_render = now
         self._update_lines()
         if in_notebook():
             from IPython import display
@@ -108,12 +130,31 @@ class ProgressBoard(HyperParameters):
             else:
                 self._handle.update(image)
             return
-        now = time.monotonic()
-        if not force and now - self._last_save < self.save_every:
+        if self.save_path is None:
+            self.save_path = os.path.join(run_directory(), "board.png")
+        path = os.path.abspath(self.save_path)
+        try:
+            self._save(path)
+        except (OSError, ValueError, RuntimeError) as e:
+            warnings.warn(f"ProgressBoard could not save {path}: {e}. Training goes on; the "
+                          "curves stay in board.data.", BoardWarning, stacklevel=2)
             return
-        path = os.path.abspath(self.save_path or "d2lmini-board.png")
-        self.fig.savefig(path)
-        self._last_save = now
         if not self._announced:
             print(f"ProgressBoard: not in Jupyter, saving the curves to {path}")
             self._announced = True
+
+    def _save(self, path: str) -> None:
+        """Write the figure to ``path`` atomically (never through a link there)."""
+        fmt = os.path.splitext(path)[1][1:].lower()
+        if fmt not in self.fig.canvas.get_supported_filetypes():
+            raise ValueError(f"unsupported file extension {fmt!r}; use .png, .svg or .pdf")
+        fd, tmp = tempfile.mkstemp(prefix=".board-", suffix=f".{fmt}",
+                                   dir=os.path.dirname(path))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                self.fig.savefig(f, format=fmt)
+            os.replace(tmp, path)  # replaces a planted symlink itself, not its target
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise

@@ -1,9 +1,17 @@
 """Device helpers with the book's names; Apple's MPS counts as a GPU."""
-from typing import List
+import os
+import warnings
+from typing import List, Union
 
 import torch
 
-__all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "try_all_gpus", "cpu_has_native_bf16"]
+__all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "try_all_gpus", "cpu_has_native_bf16",
+           "resolve_device", "FallbackWarning"]
+
+
+class FallbackWarning(UserWarning):
+    """Something asked for is not available here and training goes on without
+    it: no GPU (the CPU instead), no bf16 in hardware (float32 instead)."""
 
 
 def _has_mps() -> bool:
@@ -52,3 +60,35 @@ def cpu_has_native_bf16() -> bool:
     checks = [getattr(torch.cpu, name, None)
               for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     return any(bool(check()) for check in checks if check is not None)
+
+
+def resolve_device(device: Union[str, torch.device, None], gpus_wanted: int,
+                   distributed: bool = False) -> torch.device:
+    """The device a ``Trainer`` trains on.
+
+    An explicit ``device`` must exist; ``gpus_wanted > 0`` (the trainer's
+    ``num_gpus``) picks the first GPU, or the CPU with a
+    :class:`FallbackWarning` when there is none; under ``torchrun`` each
+    process takes the GPU of its ``LOCAL_RANK``.
+    """
+    if distributed and device is None and gpus_wanted > 0 and torch.cuda.is_available():
+        return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    if device is not None:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"unknown device {device!r}: {e}") from None
+        if dev.type == "cuda" and (not torch.cuda.is_available()
+                                   or (dev.index or 0) >= torch.cuda.device_count()):
+            raise ValueError(f"device {device!r} was asked for but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+        if dev.type == "mps" and num_gpus() == 0:
+            raise ValueError(f"device {device!r} was asked for but MPS is not available")
+        return dev
+    if gpus_wanted > 0:
+        if num_gpus() > 0:
+            return gpu(0)
+        warnings.warn(f"num_gpus={gpus_wanted} but no GPU was found; training on the CPU.",
+                      FallbackWarning, stacklevel=3)
+    return cpu()
+

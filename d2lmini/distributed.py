@@ -19,7 +19,8 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["launched_distributed", "init_distributed", "rank", "world_size",
-           "shard_batch", "average_gradients", "broadcast_parameters", "all_reduce_sum"]
+           "shard_batch", "average_gradients", "broadcast_parameters", "all_reduce_sum",
+           "earliest_flag", "agree_on_seed", "barrier", "smallest_shard"]
 
 
 def launched_distributed() -> bool:
@@ -84,3 +85,33 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
         t = t.clone()
         dist.all_reduce(t)
     return t
+
+
+def earliest_flag(flag: torch.Tensor) -> torch.Tensor:
+    """The smallest non-zero ``flag`` over ranks (0 when every rank has 0)."""
+    none = 2**62
+    flag = torch.where(flag == 0, none, flag)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return torch.where(flag == none, 0, flag)
+
+
+def agree_on_seed(seed):
+    """Rank 0's seed on every rank (a fresh random one when ``seed`` is None)."""
+    if seed is not None:
+        return seed
+    t = torch.randint(0, 2**31 - 1, (1,)) if rank() == 0 else torch.zeros(1, dtype=torch.int64)
+    dist.broadcast(t, src=0)
+    return int(t)
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if _active():
+        dist.barrier()
+
+
+def smallest_shard(n: int) -> int:
+    """The fewest examples any rank gets from a global batch of ``n``."""
+    w = world_size()
+    per = -(-n // w)
+    return max(min(per, n - (w - 1) * per), 0) if w > 1 else n

@@ -1,5 +1,5 @@
 """Per-epoch training records and on-device metric sums."""
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -13,6 +13,18 @@ class History(list):
     ``history[-1]['val_acc']`` reads the last epoch; ``history.column('val_acc')``
     gives one metric over all epochs.
     """
+
+    @staticmethod
+    def record(epoch: int, train_means: Dict[str, float], val_means: Dict[str, float],
+               seconds: float, images_per_s: float) -> Dict[str, Any]:
+        """One epoch's record from the mean metrics of its two passes."""
+        record = {"epoch": epoch, "train_loss": train_means.get("loss"),
+                  "val_loss": val_means.get("loss"), "val_acc": val_means.get("acc"),
+                  "seconds": seconds, "images_per_s": images_per_s}
+        for prefix, means in (("train", train_means), ("val", val_means)):
+            for k, v in means.items():
+                record.setdefault(f"{prefix}_{k}", v)
+        return record
 
     def column(self, key: str) -> List[Optional[float]]:
         """The values of ``key`` for every epoch (None where missing)."""

@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .board import ProgressBoard
+from .checks import eval_mode
 from .hyperparameters import HyperParameters
 
 __all__ = ["Module", "Classifier", "Classification", "init_cnn"]
@@ -63,11 +64,8 @@ class Module(nn.Module, HyperParameters):
         The dry run happens first on purpose: before it, lazy layers have no
         weights, so an ``init`` applied earlier would touch nothing.
         """
-        was_training = self.training
-        self.eval()  # a dry run must not move batch-norm running statistics
-        with torch.no_grad():
+        with eval_mode(self), torch.no_grad():  # a dry run moves no statistics
             self.forward(*inputs)
-        self.train(was_training)
         if init is not None:
             self.net.apply(init)
 
@@ -97,13 +95,10 @@ class Classifier(Module):
     def layer_summary(self, X_shape) -> None:
         """Print each top-level layer of ``self.net`` with its output shape."""
         X = torch.randn(*X_shape)
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
+        with eval_mode(self), torch.no_grad():
             for layer in self.net:
                 X = layer(X)
                 print(layer.__class__.__name__, "output shape:\t", X.shape)
-        self.train(was_training)
 
 
 # The English edition of the chapter calls the class by this name.

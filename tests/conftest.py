@@ -17,3 +17,21 @@ def fashion_dir() -> Path:
         return find_fashion_mnist(download=False)
     except DatasetNotFoundError as e:
         pytest.skip(f"Fashion-MNIST is not installed: {e}")
+
+
+# -- trainer engineer's fixtures ---------------------------------------------
+@pytest.fixture(autouse=True)
+def _board_runs_in_tmp(tmp_path_factory, monkeypatch):
+    """Boards outside Jupyter save their picture in a run directory; in the
+    tests those directories go under pytest's temporary root."""
+    import d2lmini.board
+    root = tmp_path_factory.getbasetemp() / "board-runs"
+    root.mkdir(exist_ok=True)
+    monkeypatch.setattr(d2lmini.board, "RUNS_ROOT", str(root))
+
+
+@pytest.fixture
+def in_a_notebook(monkeypatch):
+    """Make the trainer behave as in a Jupyter kernel (Ctrl-C returns)."""
+    import d2lmini.trainer
+    monkeypatch.setattr(d2lmini.trainer, "in_notebook", lambda: True)

@@ -32,9 +32,20 @@ def test_save_hyperparameters_ignore_and_private():
 def test_devices_on_this_machine():
     assert d2l.cpu() == torch.device("cpu")
     n = d2l.num_gpus()
-    assert n >= 0
     assert d2l.try_gpu(n) == torch.device("cpu")  # one past the last one
     assert len(d2l.try_all_gpus()) == max(n, 1)
+
+
+def test_device_helpers_without_and_with_cuda(monkeypatch):
+    monkeypatch.setattr(d2l.devices, "_has_mps", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert d2l.num_gpus() == 0 and d2l.try_gpu() == torch.device("cpu")
+    assert d2l.try_all_gpus() == [torch.device("cpu")]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert d2l.num_gpus() == 3 and d2l.try_gpu(2) == torch.device("cuda:2")
+    assert d2l.try_gpu(3) == torch.device("cpu")
+    assert d2l.try_all_gpus() == [torch.device(f"cuda:{i}") for i in range(3)]
 
 
 def test_tensor_aliases_accept_book_keywords():

@@ -37,7 +37,6 @@ SCRIPT = textwrap.dedent('''
     def run(out_path):
         torch.manual_seed(0)
         model = Net()
-        model.board.display = False
         trainer = d2l.Trainer(max_epochs=2, seed=1, progress=False)
         history = trainer.fit(model, Data())
         if trainer.rank == 0:
@@ -58,7 +57,6 @@ SCRIPT = textwrap.dedent('''
     def diverge(out_path):
         torch.manual_seed(0)
         model = NaNOnRank1()
-        model.board.display = False
         trainer = d2l.Trainer(max_epochs=1, seed=1, progress=False)
         try:
             trainer.fit(model, Data())

@@ -3,6 +3,8 @@ and the legacy API's signatures."""
 import contextlib
 import inspect
 import io
+import os
+import re
 
 import pytest
 import torch
@@ -126,7 +128,7 @@ def test_trainer_signature_starts_like_d2l():
 
 
 def test_train_ch6_runs_and_reports(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the board saves its PNG in the working directory
+    monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     X = torch.randn(200, 1, 8, 8, generator=g)
@@ -139,4 +141,20 @@ def test_train_ch6_runs_and_reports(capsys, tmp_path, monkeypatch):
     assert f"test acc {result['test_acc']:.3f}" in out and "examples/sec on cpu" in out
     assert result["test_acc"] == d2l.evaluate_accuracy_gpu(net, loader)
     assert "4/4" in err  # the tqdm bar
-    assert (tmp_path / "d2lmini-board.png").exists()
+    assert list(tmp_path.iterdir()) == []
+    # the board went to a run directory it named
+    saved = re.search(r"saving the curves to (\S+)", out).group(1)
+    assert os.path.isfile(saved) and "d2lmini-run-" in saved
+
+
+def test_dry_runs_restore_the_mode_even_when_they_fail():
+    model = make_classes(d2l)()
+    with pytest.raises(RuntimeError):
+        model.apply_init([torch.randn(2, 1, 2, 2)])  # too small for the second convolution
+    assert model.training
+    with pytest.raises(RuntimeError):
+        model.layer_summary((2, 1, 2, 2))
+    assert model.training
+    model.eval()
+    model.apply_init([torch.randn(2, 1, 28, 28)])
+    assert not model.training  # and an evaluation-mode model stays so

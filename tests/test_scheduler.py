@@ -3,8 +3,7 @@ import pytest
 import torch
 
 import d2lmini as d2l
-from test_reliability import Interrupting
-from test_trainer import MLP, SyntheticData, losses
+from helpers import MLP, Interrupting, SyntheticData, losses
 
 
 class OneCycleMLP(MLP):
@@ -20,9 +19,7 @@ class OneCycleInterrupting(Interrupting, OneCycleMLP):
 
 def _model(cls, *args):
     torch.manual_seed(0)
-    model = cls(*args)
-    model.board.display = False
-    return model
+    return cls(*args)
 
 
 def test_scheduler_is_stepped_every_batch():
@@ -53,7 +50,7 @@ def test_dict_form_and_bad_returns():
         d2l.Trainer(max_epochs=1, progress=False).fit(_model(Bad), SyntheticData(n=200))
 
 
-def test_resume_restores_scheduler(tmp_path):
+def test_resume_restores_scheduler(tmp_path, in_a_notebook):
     data = SyntheticData(n=400)
     full_model = _model(OneCycleMLP)
     full = d2l.Trainer(max_epochs=3, seed=5, progress=False).fit(full_model, data)

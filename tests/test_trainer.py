@@ -1,55 +1,14 @@
 """Trainer.fit: book semantics, progress, summary, history, seeding, bad args."""
+import math
 import re
+import warnings
 
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 import d2lmini as d2l
-
-
-class SyntheticData:
-    """A tiny data module: 10-class Gaussian blobs, ``n`` train / ``n_val`` val."""
-
-    def __init__(self, n: int = 2000, n_val: int = 500, batch_size: int = 100,
-                 num_inputs: int = 8, generator: bool = False):
-        g = torch.Generator().manual_seed(123)
-        centers = torch.randn(10, num_inputs, generator=g) * 2
-        def make(m):
-            y = torch.randint(0, 10, (m,), generator=g)
-            return centers[y] + torch.randn(m, num_inputs, generator=g), y
-        self.train, self.val = make(n), make(n_val)
-        self.batch_size = batch_size
-        self.generator = torch.Generator() if generator else None
-
-    def train_dataloader(self):
-        return DataLoader(TensorDataset(*self.train), self.batch_size, shuffle=True,
-                          generator=self.generator)
-
-    def val_dataloader(self):
-        return DataLoader(TensorDataset(*self.val), self.batch_size, shuffle=False)
-
-
-class MLP(d2l.Classifier):
-    """A small classifier with dropout (so seeding matters for its masks too)."""
-
-    def __init__(self, lr: float = 0.1, num_inputs: int = 8, dropout: float = 0.1):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Sequential(nn.Linear(num_inputs, 32), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(32, 10))
-
-
-def make_model(seed: int = 0, **kwargs) -> MLP:
-    torch.manual_seed(seed)
-    model = MLP(**kwargs)
-    model.board.display = False  # tests check the board's data, not a PNG
-    return model
-
-
-def losses(history):
-    return [(r["train_loss"], r["val_loss"], r["val_acc"]) for r in history]
+from helpers import MLP, SyntheticData, losses, make_model
 
 
 def test_fit_one_epoch_progress_summary_history(capsys):
@@ -137,14 +96,13 @@ def test_seed_reaches_loader_generator():
     assert runs[0] == runs[1]
 
 
-def test_num_gpus_falls_back_to_cpu(capsys, monkeypatch):
-    import d2lmini.trainer as tr
-    monkeypatch.setattr(tr, "count_gpus", lambda: 0)
-    monkeypatch.setattr(tr, "_said_no_gpu", False)
-    t1 = d2l.Trainer(max_epochs=1, num_gpus=1)
-    t2 = d2l.Trainer(max_epochs=1, num_gpus=1)
-    assert t1.device == t2.device == torch.device("cpu") and t1.gpus == []
-    assert capsys.readouterr().out.count("no GPU was found") == 1  # said once
+def test_num_gpus_falls_back_to_cpu_with_a_warning(capsys, monkeypatch):
+    monkeypatch.setattr(d2l.devices, "num_gpus", lambda: 0)
+    with pytest.warns(d2l.devices.FallbackWarning, match="no GPU was found") as caught:
+        t1 = d2l.Trainer(max_epochs=1, num_gpus=1)
+    assert t1.device == torch.device("cpu") and t1.gpus == []
+    assert caught[0].filename == __file__  # points at the caller's line
+    assert capsys.readouterr().out == ""  # a warning, not a print
 
 
 @pytest.mark.parametrize("kwargs, word", [
@@ -189,7 +147,6 @@ def test_channels_last_conv_model():
             self.val = (self.val[0].reshape(-1, 1, 8, 8), self.val[1])
     torch.manual_seed(0)
     model = Conv()
-    model.board.display = False
     trainer = d2l.Trainer(max_epochs=1, channels_last=True, progress=False)
     trainer.fit(model, Images())
     assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
@@ -206,28 +163,25 @@ class AutocastSpy(MLP):
         return self.net[1:](h)
 
 
-def test_amp_on_a_cpu_without_bf16_is_announced_and_trains_in_float32(capsys, monkeypatch):
+def test_amp_on_a_cpu_without_bf16_warns_and_trains_in_float32(monkeypatch):
     monkeypatch.setattr(d2l.devices, "cpu_has_native_bf16", lambda: False)
-    trainer = d2l.Trainer(max_epochs=1, amp=True, progress=False)
-    assert "AVX512-BF16 or AMX" in capsys.readouterr().out
+    with pytest.warns(d2l.devices.FallbackWarning, match="AVX512-BF16 or AMX"):
+        trainer = d2l.Trainer(max_epochs=1, amp=True, progress=False)
     assert trainer.autocast_dtype is None
-    torch.manual_seed(0)
-    model = AutocastSpy()
-    model.board.display = False
+    model = make_model(cls=AutocastSpy)
     h = trainer.fit(model, SyntheticData(n=200))
     assert set(model.seen) == {torch.float32}
-    assert h[-1]["train_loss"] == h[-1]["train_loss"]
+    assert math.isfinite(h[-1]["train_loss"])
 
 
 def test_amp_on_a_bf16_cpu_autocasts_forward_and_keeps_float32_weights(capsys, monkeypatch):
     # Autocast also runs (slowly, emulated) on CPUs without bf16, so the test
     # exercises the same code path on every machine.
     monkeypatch.setattr(d2l.devices, "cpu_has_native_bf16", lambda: True)
-    torch.manual_seed(0)
-    model = AutocastSpy()
-    model.board.display = False
-    trainer = d2l.Trainer(max_epochs=2, amp=True, progress=False, seed=0)
-    assert "float32" not in capsys.readouterr().out
+    model = make_model(cls=AutocastSpy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning here
+        trainer = d2l.Trainer(max_epochs=2, amp=True, progress=False, seed=0)
     assert trainer.autocast_dtype == torch.bfloat16
     assert d2l.Trainer(max_epochs=1, progress=False).autocast_dtype is None
     h = trainer.fit(model, SyntheticData(n=400))
@@ -237,9 +191,7 @@ def test_amp_on_a_bf16_cpu_autocasts_forward_and_keeps_float32_weights(capsys, m
     assert all(s["momentum_buffer"] is None or s["momentum_buffer"].dtype == torch.float32
                for s in trainer.optim.state.values())
     # it learns as float32 does, up to bf16 rounding
-    torch.manual_seed(0)
-    fp32 = AutocastSpy()
-    fp32.board.display = False
+    fp32 = make_model(cls=AutocastSpy)
     ref = d2l.Trainer(max_epochs=2, progress=False, seed=0).fit(fp32, SyntheticData(n=400))
     assert set(fp32.seen) == {torch.float32}
     assert h[-1]["train_loss"] < h[0]["train_loss"]
@@ -247,9 +199,7 @@ def test_amp_on_a_bf16_cpu_autocasts_forward_and_keeps_float32_weights(capsys, m
     assert abs(h[-1]["val_acc"] - ref[-1]["val_acc"]) <= 0.02
     assert losses(h) != losses(ref)  # bf16 really changed the arithmetic
     # and stays deterministic on the CPU
-    torch.manual_seed(0)
-    again = AutocastSpy()
-    again.board.display = False
+    again = make_model(cls=AutocastSpy)
     h2 = d2l.Trainer(max_epochs=2, amp=True, progress=False, seed=0).fit(again, SyntheticData(n=400))
     assert losses(h2) == losses(h)
 
