@@ -22,4 +22,4 @@ from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images
 from .resnet import Residual, ResNet, ResNet18, resnet_block
 from .resnet_family import ResNetFamily, BasicBlock, Bottleneck, count_parameters, count_macs, load_torchvision, export_torchvision
 from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, ResNeXtBlock, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
-from .training import random_shift_flip, ResNet18Plus
+from .recipes import random_shift_flip, ResNet18Plus
