@@ -22,5 +22,5 @@ from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images
 # -- modules generated from the notebooks (python -m d2lmini.export) --
 from .resnet import Residual, ResNet, ResNet18, resnet_block, min_input_size
 from .resnet_family import ResNetFamily, BasicBlock, Bottleneck, count_parameters, count_macs, load_torchvision, export_torchvision
-from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, ResNeXtBlock, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
+from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
 from .recipes import random_shift_flip, ResNet18Plus
