@@ -6,6 +6,7 @@ from .hyperparameters import add_to_class, HyperParameters
 from .devices import cpu, gpu, num_gpus, try_gpu, try_all_gpus, cpu_has_native_bf16
 from .tensors import *  # noqa: F401,F403  (randn, reshape, ... as in the book)
 from .mode import fast_mode
+from .about import about_this_run
 from .checks import check_image_batch, check_positive_int, eval_mode
 from .board import ProgressBoard
 from .module import Module, Classifier, Classification, init_cnn
@@ -22,9 +23,8 @@ from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Tim
 from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images, DatasetNotFoundError, CorruptDatasetError
 
 # -- modules generated from the notebooks (make export: tools/export.py) --
-from .resnet import Residual, ResNet, ResNet18, resnet_block
+from .resnet import Residual, ResNet, ResNet18, resnet_block, min_input_size
 from .resnet_family import ResNetFamily, BasicBlock, Bottleneck, count_parameters, count_macs, load_torchvision, export_torchvision
-from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, ResNeXtBlock, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
-from .training import random_shift_flip, ResNet18Plus
-# notebooks/05_resnext.ipynb; imported last, so d2l.ResNeXtBlock is this one
+from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
+from .recipes import random_shift_flip, ResNet18Plus
 from .resnext import ResNeXtBlock

@@ -16,6 +16,14 @@ class Residual(nn.Module):
     def __init__(self, input_channels, num_channels,
                  use_1x1conv=False, strides=1):
         super().__init__()
+        d2l.check_positive_int("input_channels", input_channels)
+        d2l.check_positive_int("num_channels", num_channels)
+        d2l.check_positive_int("strides", strides)
+        if not use_1x1conv and (input_channels != num_channels or strides != 1):
+            raise ValueError(
+                f"Residual({input_channels}, {num_channels}, strides={strides}) changes "
+                "the shape, so the input cannot be added to the output: pass "
+                "use_1x1conv=True to reshape the shortcut")
         self.input_channels = input_channels
         self.conv1 = nn.Conv2d(input_channels, num_channels,
                                kernel_size=3, padding=1, stride=strides)
@@ -32,7 +40,8 @@ class Residual(nn.Module):
         self.bn2 = nn.BatchNorm2d(num_channels)
 
     def forward(self, X):
-        d2l.check_image_batch(X, self.input_channels, where="Residual")
+        d2l.check_image_batch(X, self.input_channels, where="Residual",
+                              dtype=self.conv1.weight.dtype)
         Y = F.relu(self.bn1(self.conv1(X)))
         Y = self.bn2(self.conv2(Y))
         if self.conv3 is not None:
@@ -54,18 +63,15 @@ class ResNet(d2l.Classifier):
     # notebooks/03_resnet_model.ipynb, cell 9
     def block(self, num_residuals, input_channels, num_channels,
               first_block=False):
-        blk = []
-        for i in range(num_residuals):
-            if i == 0 and not first_block:
-                blk.append(Residual(input_channels, num_channels,
-                                    use_1x1conv=True, strides=2))
-            else:
-                blk.append(Residual(num_channels, num_channels))
-        return nn.Sequential(*blk)
+        return nn.Sequential(*resnet_block(input_channels, num_channels,
+                                           num_residuals, first_block))
 
     # notebooks/03_resnet_model.ipynb, cell 12
     def __init__(self, arch, num_classes=10, lr=0.1):
         super(ResNet, self).__init__()
+        d2l.check_positive_int("num_classes", num_classes)
+        if len(arch) < 1:
+            raise ValueError("arch must list at least one stage")
         self.save_hyperparameters()
         self.net = nn.Sequential(self.b1())
         for i, b in enumerate(arch):
@@ -75,21 +81,37 @@ class ResNet(d2l.Classifier):
             nn.Linear(arch[-1][-1], num_classes)))
         self.net.apply(d2l.init_cnn)
 
-    # notebooks/03_resnet_model.ipynb, cell 14
+    # notebooks/03_resnet_model.ipynb, cell 35
     def min_size(self):
-        """The smallest height and width for which every stride-2 step (two in
-        the stem, one per stage after the first) still receives 2 pixels."""
-        halvings = 2 + len(self.arch) - 1
-        return 2 ** (halvings - 1) + 1
+        """Two halvings in the stem, one in each stage after the first."""
+        return min_input_size(2 + len(self.arch) - 1)
 
-    # notebooks/03_resnet_model.ipynb, cell 17
+    # notebooks/03_resnet_model.ipynb, cell 38
     def forward(self, X):
         d2l.check_image_batch(X, 1, min_size=self.min_size(),
-                              where=type(self).__name__)
+                              where=type(self).__name__,
+                              dtype=self.net[0][0].weight.dtype)
         return self.net(X)
 
 
-# notebooks/03_resnet_model.ipynb, cell 19
+# notebooks/03_resnet_model.ipynb, cell 9
+def resnet_block(input_channels, num_channels, num_residuals,
+                 first_block=False, residual=Residual):
+    """The residual blocks of one ResNet stage, as a list. Unless it is the
+    first stage, its first block halves the resolution and changes the
+    number of channels. ``residual`` is the block class (``Residual``)."""
+    d2l.check_positive_int("num_residuals", num_residuals)
+    blk = []
+    for i in range(num_residuals):
+        if i == 0 and not first_block:
+            blk.append(residual(input_channels, num_channels,
+                                use_1x1conv=True, strides=2))
+        else:
+            blk.append(residual(num_channels, num_channels))
+    return blk
+
+
+# notebooks/03_resnet_model.ipynb, cell 14
 class ResNet18(ResNet):
     """ResNet-18: four stages of two residual blocks each."""
     def __init__(self, num_classes=10, lr=0.1):
@@ -97,18 +119,11 @@ class ResNet18(ResNet):
                          num_classes, lr)
 
 
-# notebooks/03_resnet_model.ipynb, cell 28
-def resnet_block(input_channels, num_channels, num_residuals,
-                 first_block=False):
-    """The residual blocks of one ResNet stage, as a list."""
-    blk = []
-    for i in range(num_residuals):
-        if i == 0 and not first_block:
-            blk.append(Residual(input_channels, num_channels,
-                                use_1x1conv=True, strides=2))
-        else:
-            blk.append(Residual(num_channels, num_channels))
-    return blk
+# notebooks/03_resnet_model.ipynb, cell 35
+def min_input_size(halvings):
+    """The smallest height and width for which each of ``halvings``
+    stride-2 steps still receives at least 2 pixels."""
+    return 2 ** (halvings - 1) + 1
 
 
-__all__ = ["Residual", "ResNet", "ResNet18", "resnet_block"]
+__all__ = ["Residual", "ResNet", "resnet_block", "ResNet18", "min_input_size"]

@@ -26,6 +26,9 @@ def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 def projection(in_channels: int, out_channels: int, stride: int) -> Optional[nn.Sequential]:
     """The shortcut of a block: None (identity) when input and output shapes
     agree, else a strided 1x1 convolution and batch normalization."""
+    d2l.check_positive_int("in_channels", in_channels)
+    d2l.check_positive_int("out_channels", out_channels)
+    d2l.check_positive_int("stride", stride)
     if stride == 1 and in_channels == out_channels:
         return None
     return nn.Sequential(conv1x1(in_channels, out_channels, stride),
@@ -39,6 +42,8 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1):
         super().__init__()
+        d2l.check_positive_int("in_channels", in_channels)
+        d2l.check_positive_int("channels", channels)
         self.conv1 = conv3x3(in_channels, channels, stride)
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = conv3x3(channels, channels)
@@ -55,34 +60,6 @@ class BasicBlock(nn.Module):
 
 
 # notebooks/07_resnet_family.ipynb, cell 11
-class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; ResNet-50/101/152.
-
-    The stride sits on the 3x3 convolution, as in torchvision ("ResNet v1.5").
-    """
-    expansion: int = 4
-
-    def __init__(self, in_channels: int, channels: int, stride: int = 1):
-        super().__init__()
-        out_channels = channels * self.expansion
-        self.conv1 = conv1x1(in_channels, channels)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = conv3x3(channels, channels, stride)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.conv3 = conv1x1(channels, out_channels)
-        self.bn3 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = projection(in_channels, out_channels, stride)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        Y = self.relu(self.bn1(self.conv1(X)))
-        Y = self.relu(self.bn2(self.conv2(Y)))
-        Y = self.bn3(self.conv3(Y))
-        shortcut = X if self.downsample is None else self.downsample(X)
-        return self.relu(Y + shortcut)
-
-
-# notebooks/07_resnet_family.ipynb, cell 15
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters, trainable or not (torchvision's convention)."""
     return sum(p.numel() for p in model.parameters())
@@ -112,18 +89,46 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
             handles.append(layer.register_forward_hook(conv_hook))
         elif isinstance(layer, nn.Linear):
             handles.append(layer.register_forward_hook(linear_hook))
-    was_training = model.training
-    model.eval()  # counting must not move batch-norm statistics
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else None
     try:
-        with torch.no_grad():
-            first = next(model.parameters(), None)
-            device = first.device if first is not None else None
+        # Evaluation mode: counting must not move batch-norm statistics.
+        with d2l.eval_mode(model), torch.no_grad():
             model(torch.zeros(*input_shape, device=device))
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return total
+
+
+# notebooks/07_resnet_family.ipynb, cell 14
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; ResNet-50/101/152.
+
+    The stride sits on the 3x3 convolution, as in torchvision ("ResNet v1.5").
+    """
+    expansion: int = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+        super().__init__()
+        d2l.check_positive_int("in_channels", in_channels)
+        d2l.check_positive_int("channels", channels)
+        out_channels = channels * self.expansion
+        self.conv1 = conv1x1(in_channels, channels)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = conv3x3(channels, channels, stride)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.conv3 = conv1x1(channels, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = projection(in_channels, out_channels, stride)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        Y = self.relu(self.bn1(self.conv1(X)))
+        Y = self.relu(self.bn2(self.conv2(Y)))
+        Y = self.bn3(self.conv3(Y))
+        shortcut = X if self.downsample is None else self.downsample(X)
+        return self.relu(Y + shortcut)
 
 
 # notebooks/07_resnet_family.ipynb, cell 22
@@ -142,6 +147,10 @@ class ResNetFamily(d2l.Classifier):
         self.save_hyperparameters()
         if len(layers) != 4:
             raise ValueError(f"layers must give the number of blocks of 4 stages, got {layers}")
+        for n in layers:
+            d2l.check_positive_int("layers (blocks per stage)", n)
+        d2l.check_positive_int("num_classes", num_classes)
+        d2l.check_positive_int("in_channels", in_channels)
         self.channels = 64  # output channels of the last module built so far
         stages = [self._make_stage(block, width, n, stride=1 if i == 0 else 2)
                   for i, (width, n) in enumerate(zip((64, 128, 256, 512), layers))]
@@ -177,10 +186,14 @@ class ResNetFamily(d2l.Classifier):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
+    def min_size(self) -> int:
+        """The smallest height and width the network can downsample: two
+        halvings in the stem, one in each stage after the first."""
+        return d2l.min_input_size(2 + len(self.layers) - 1)
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # Name a wrong input here rather than fail deep inside a layer; the
-        # stem and stages 2-4 halve the size five times, so 17 pixels is the least.
-        d2l.check_image_batch(X, self.in_channels, min_size=17, where=type(self).__name__)
+        d2l.check_image_batch(X, self.in_channels, min_size=self.min_size(),
+                              where=type(self).__name__, dtype=self.net.b1[0].weight.dtype)
         return self.net(X)
 
 
@@ -202,7 +215,7 @@ def resnet(depth: int, **kwargs) -> ResNetFamily:
     return ResNetFamily(block, layers, **kwargs)
 
 
-# notebooks/07_resnet_family.ipynb, cell 34
+# notebooks/07_resnet_family.ipynb, cell 33
 TORCHVISION_PREFIXES: Tuple[Tuple[str, str], ...] = (
     # (torchvision prefix, d2lmini prefix)
     ("conv1.", "net.b1.0."), ("bn1.", "net.b1.1."),
@@ -239,7 +252,7 @@ def to_torchvision_keys(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, tor
     return _rename_keys(state_dict, [(new, old) for old, new in TORCHVISION_PREFIXES])
 
 
-# notebooks/07_resnet_family.ipynb, cell 37
+# notebooks/07_resnet_family.ipynb, cell 36
 def load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
     """``load_state_dict`` that first names missing and unexpected keys.
 
@@ -275,9 +288,9 @@ __all__ = [
     "conv1x1",
     "projection",
     "BasicBlock",
-    "Bottleneck",
     "count_parameters",
     "count_macs",
+    "Bottleneck",
     "ResNetFamily",
     "resnet",
     "from_torchvision_keys",

@@ -21,6 +21,9 @@ class PreActResidual(nn.Module):
     def __init__(self, input_channels: int, num_channels: int,
                  use_1x1conv: bool = False, strides: int = 1):
         super().__init__()
+        d2l.check_positive_int("input_channels", input_channels)
+        d2l.check_positive_int("num_channels", num_channels)
+        d2l.check_positive_int("strides", strides)
         if not use_1x1conv and (input_channels != num_channels or strides != 1):
             raise ValueError(
                 "an identity shortcut needs input_channels == num_channels and "
@@ -44,46 +47,24 @@ class PreActResidual(nn.Module):
 
 
 # notebooks/08_block_variants.ipynb, cell 13
-class PreActResNet(d2l.Classifier):
-    """The chapter's ResNet layout built from :class:`PreActResidual` blocks.
+class PreActResNet(d2l.ResNet):
+    """The chapter's ResNet built from :class:`PreActResidual` blocks, with a
+    batch norm and ReLU after the last block (the blocks end in a plain sum).
 
-    ``arch`` lists ``(num_residuals, input_channels, num_channels)`` per module,
-    as for ``d2l.ResNet``.
+    ``arch`` lists ``(num_residuals, input_channels, num_channels)`` per
+    stage, as for ``d2l.ResNet``.
     """
     def __init__(self, arch, num_classes: int = 10, lr: float = 0.1):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Sequential(self.b1())
-        for i, b in enumerate(arch):
-            self.net.add_module(f"b{i + 2}", self.block(*b, first_block=(i == 0)))
+        super().__init__(arch, num_classes, lr)
         channels = arch[-1][-1]
-        self.net.add_module("last", nn.Sequential(
-            nn.BatchNorm2d(channels), nn.ReLU(),  # the blocks end in a plain sum
-            nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
-            nn.Linear(channels, num_classes)))
-
-    def b1(self) -> nn.Sequential:
-        return nn.Sequential(
-            nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3),
-            nn.BatchNorm2d(64), nn.ReLU(),
-            nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+        self.net.last = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(),
+                                      *self.net.last)
 
     def block(self, num_residuals: int, input_channels: int, num_channels: int,
               first_block: bool = False) -> nn.Sequential:
-        blk = []
-        for i in range(num_residuals):
-            if i == 0 and not first_block:
-                blk.append(PreActResidual(input_channels, num_channels,
-                                          use_1x1conv=True, strides=2))
-            else:
-                blk.append(PreActResidual(num_channels, num_channels))
-        return nn.Sequential(*blk)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # The same input check and smallest size as the chapter's ResNet.
-        d2l.check_image_batch(X, 1, min_size=d2l.ResNet.min_size(self),
-                              where=type(self).__name__)
-        return self.net(X)
+        return nn.Sequential(*d2l.resnet_block(input_channels, num_channels,
+                                               num_residuals, first_block,
+                                               residual=PreActResidual))
 
 
 class PreActResNet18(PreActResNet):
@@ -94,56 +75,6 @@ class PreActResNet18(PreActResNet):
 
 
 # notebooks/08_block_variants.ipynb, cell 24
-class ResNeXtBlock(nn.Module):
-    """The ResNeXt block: a bottleneck with a grouped 3x3 convolution.
-
-    ``groups`` is the number of groups (the cardinality), as in ``nn.Conv2d``;
-    each group has ``round(num_channels * bot_mul) / groups`` channels.
-    ``input_channels`` defaults to ``num_channels`` without a projection; with
-    ``use_1x1conv=True`` and no ``input_channels`` the input layers are lazy.
-    """
-    def __init__(self, num_channels: int, groups: int, bot_mul: float,
-                 use_1x1conv: bool = False, strides: int = 1,
-                 input_channels: Optional[int] = None):
-        super().__init__()
-        bot_channels = int(round(num_channels * bot_mul))
-        if groups < 1 or bot_channels % groups:
-            raise ValueError(f"groups={groups} must divide the {bot_channels} "
-                             "bottleneck channels")
-        if not use_1x1conv:
-            if strides != 1 or input_channels not in (None, num_channels):
-                raise ValueError("an identity shortcut keeps the shape: use "
-                                 "use_1x1conv=True to change channels or resolution")
-            input_channels = num_channels
-
-        def conv_in(out_channels: int, **kwargs) -> nn.Module:
-            if input_channels is None:
-                return nn.LazyConv2d(out_channels, **kwargs)
-            return nn.Conv2d(input_channels, out_channels, **kwargs)
-
-        self.conv1 = conv_in(bot_channels, kernel_size=1)
-        self.conv2 = nn.Conv2d(bot_channels, bot_channels, kernel_size=3,
-                               stride=strides, padding=1, groups=groups)
-        self.conv3 = nn.Conv2d(bot_channels, num_channels, kernel_size=1)
-        self.bn1 = nn.BatchNorm2d(bot_channels)
-        self.bn2 = nn.BatchNorm2d(bot_channels)
-        self.bn3 = nn.BatchNorm2d(num_channels)
-        if use_1x1conv:
-            self.conv4 = conv_in(num_channels, kernel_size=1, stride=strides)
-            self.bn4 = nn.BatchNorm2d(num_channels)
-        else:
-            self.conv4 = None
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        Y = F.relu(self.bn1(self.conv1(X)))
-        Y = F.relu(self.bn2(self.conv2(Y)))
-        Y = self.bn3(self.conv3(Y))
-        if self.conv4 is not None:
-            X = self.bn4(self.conv4(X))
-        return F.relu(Y + X)
-
-
-# notebooks/08_block_variants.ipynb, cell 34
 class Inception(nn.Module):
     """GoogLeNet's Inception block: four parallel paths, concatenated.
 
@@ -153,6 +84,9 @@ class Inception(nn.Module):
     def __init__(self, input_channels: int, c1: int, c2: Tuple[int, int],
                  c3: Tuple[int, int], c4: int):
         super().__init__()
+        for name, value in [("input_channels", input_channels), ("c1", c1), ("c2", c2[0]),
+                            ("c2", c2[1]), ("c3", c3[0]), ("c3", c3[1]), ("c4", c4)]:
+            d2l.check_positive_int(name, value)
         self.p1 = nn.Sequential(nn.Conv2d(input_channels, c1, kernel_size=1), nn.ReLU())
         self.p2 = nn.Sequential(
             nn.Conv2d(input_channels, c2[0], kernel_size=1), nn.ReLU(),
@@ -168,7 +102,7 @@ class Inception(nn.Module):
         return torch.cat([self.p1(X), self.p2(X), self.p3(X), self.p4(X)], dim=1)
 
 
-# notebooks/08_block_variants.ipynb, cell 38
+# notebooks/08_block_variants.ipynb, cell 28
 class ParallelPaths(nn.Module):
     """Run ``paths`` on the same input and merge them: ``'concat'`` along the
     channels (Inception) or ``'add'`` (a residual block, with an identity path),
@@ -199,6 +133,9 @@ class CifarBlock(nn.Module):
     def __init__(self, input_channels: int, num_channels: int, strides: int = 1,
                  shortcut: bool = True):
         super().__init__()
+        d2l.check_positive_int("input_channels", input_channels)
+        d2l.check_positive_int("num_channels", num_channels)
+        d2l.check_positive_int("strides", strides)
         if num_channels < input_channels:
             raise ValueError("a block can only keep or widen the channels")
         self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3,
@@ -240,6 +177,11 @@ class CifarNet(d2l.Classifier):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, ...), got {depth}")
+        if len(widths) != 3:
+            raise ValueError(f"widths must give the channels of 3 stages, got {widths}")
+        for width in widths:
+            d2l.check_positive_int("widths", width)
+        d2l.check_positive_int("num_classes", num_classes)
         self.save_hyperparameters()
         n = (depth - 2) // 6
         layers = [nn.Conv2d(1, widths[0], kernel_size=3, padding=1, bias=False),
@@ -258,7 +200,8 @@ class CifarNet(d2l.Classifier):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        d2l.check_image_batch(X, 1, where=type(self).__name__)  # named shape errors
+        d2l.check_image_batch(X, 1, where=type(self).__name__,  # named input errors
+                              dtype=self.net[0].weight.dtype)
         return self.net(X)
 
     def configure_optimizers(self):
@@ -303,7 +246,6 @@ __all__ = [
     "PreActResidual",
     "PreActResNet",
     "PreActResNet18",
-    "ResNeXtBlock",
     "Inception",
     "ParallelPaths",
     "CifarBlock",

@@ -8,10 +8,6 @@ from torch.nn import functional as F
 import d2lmini as d2l
 
 
-def num_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 @pytest.fixture(scope="module")
 def resnet18() -> d2l.ResNet18:
     torch.manual_seed(0)
@@ -63,10 +59,10 @@ def test_parameter_count_against_torchvision(resnet18):
     conv_biases = sum(m.bias.numel() for m in resnet18.modules() if isinstance(m, nn.Conv2d))
     assert all(m.bias is None for m in tv.modules() if isinstance(m, nn.Conv2d))
     # torchvision normalizes the 1x1 downsampling shortcut; the book does not.
-    shortcut_bn = sum(num_params(m.downsample[1]) for m in tv.modules()
+    shortcut_bn = sum(d2l.count_parameters(m.downsample[1]) for m in tv.modules()
                       if getattr(m, "downsample", None) is not None)
     assert (conv_biases, shortcut_bn) == (4800, 1792)
-    assert num_params(resnet18) == num_params(tv) + conv_biases - shortcut_bn == 11_178_378
+    assert d2l.count_parameters(resnet18) == d2l.count_parameters(tv) + conv_biases - shortcut_bn == 11_178_378
 
 
 def _functional_resnet18() -> nn.Sequential:
@@ -87,10 +83,23 @@ def test_resnet_block_is_a_list():
     assert [b.conv3 is not None for b in blocks] == [True, False, False]
 
 
+def test_resnet_block_method_and_function_build_the_same_stage():
+    # ResNet.block wraps resnet_block's list: one loop for both styles.
+    torch.manual_seed(0)
+    stage = d2l.ResNet.block(None, 3, 64, 128)
+    torch.manual_seed(0)
+    listed = d2l.resnet_block(64, 128, 3)
+    assert isinstance(stage, nn.Sequential) and len(stage) == len(listed) == 3
+    for a, b in zip(stage.state_dict().values(), nn.Sequential(*listed).state_dict().values()):
+        assert torch.equal(a, b)
+    first = d2l.ResNet.block(None, 2, 64, 64, first_block=True)
+    assert all(b.conv3 is None for b in first)
+
+
 def test_functional_and_class_styles_are_the_same_network(resnet18):
     torch.manual_seed(1)
     net = _functional_resnet18().eval()
-    assert num_params(net) == num_params(resnet18)
+    assert d2l.count_parameters(net) == d2l.count_parameters(resnet18)
     rename = {f"b{i}": str(i - 1) for i in range(2, 6)}
     state = {}
     for key, value in resnet18.net.state_dict().items():

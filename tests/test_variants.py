@@ -1,4 +1,4 @@
-"""Block variants (notebook 06) and the degradation networks (notebook 07)."""
+"""Block variants (notebook 08) and the degradation networks (notebook 09)."""
 import pytest
 import torch
 from torch import nn
@@ -7,11 +7,7 @@ from torch.nn import functional as F
 import d2lmini as d2l
 from d2lmini.resnet_variants import (CifarBlock, CifarNet, CifarResNet, Inception,
                                      ParallelPaths, PlainNet, PreActResidual,
-                                     PreActResNet18, ResNeXtBlock, count_weight_layers)
-
-
-def num_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+                                     PreActResNet, PreActResNet18, count_weight_layers)
 
 
 def call_order(block: nn.Module, X: torch.Tensor) -> list:
@@ -74,38 +70,17 @@ def test_preact_resnet18_layout_and_output():
     assert conv(model) == conv(d2l.ResNet18())
 
 
-# -- ResNeXt -----------------------------------------------------------------
-@pytest.mark.parametrize("groups", [1, 2, 4, 8, 32])
-def test_resnext_groups_is_cardinality_and_param_formula(groups):
-    c, bot_mul = 64, 0.5
-    b = int(c * bot_mul)
-    blk = ResNeXtBlock(c, groups, bot_mul)
-    assert blk.conv2.groups == groups
-    assert blk.conv2.weight.shape == (b, b // groups, 3, 3)
-    assert num_params(blk) == 2 * c * b + 9 * b * b // groups + 6 * b + 3 * c
-    assert blk(torch.randn(2, c, 8, 8)).shape == (2, c, 8, 8)
-
-
-def test_resnext_matches_published_d2l_with_group_width_convention():
-    d2l_ref = pytest.importorskip("d2l.torch")
-    X = torch.randn(2, 64, 8, 8)
-    theirs = d2l_ref.ResNeXtBlock(64, groups=8, bot_mul=0.5)  # groups = width 8
-    theirs(X)  # materialise the lazy layers
-    ours = ResNeXtBlock(64, groups=32 // 8, bot_mul=0.5)
-    assert theirs.conv2.groups == ours.conv2.groups == 4
-    assert num_params(theirs) == num_params(ours)
-
-
-def test_resnext_projection_lazy_or_explicit_input():
-    X = torch.randn(2, 32, 8, 8)
-    lazy = ResNeXtBlock(64, 16, 0.5, use_1x1conv=True, strides=2)
-    assert lazy(X).shape == (2, 64, 4, 4)
-    eager = ResNeXtBlock(64, 16, 0.5, use_1x1conv=True, strides=2, input_channels=32)
-    assert eager.conv1.in_channels == 32 and eager(X).shape == (2, 64, 4, 4)
-    with pytest.raises(ValueError, match="divide"):
-        ResNeXtBlock(64, 5, 0.5)
-    with pytest.raises(ValueError, match="use_1x1conv=True"):
-        ResNeXtBlock(64, 4, 0.5, strides=2)
+def test_preact_resnet_inherits_the_chapter_resnet():
+    # One skeleton: only the blocks and the extra BN + ReLU before pooling differ.
+    assert issubclass(PreActResNet, d2l.ResNet)
+    assert "forward" not in vars(PreActResNet) and "b1" not in vars(PreActResNet)
+    model = PreActResNet18()
+    assert model.min_size() == d2l.ResNet18().min_size() == 17
+    blocks = [m for m in model.modules() if isinstance(m, (PreActResidual, d2l.Residual))]
+    assert len(blocks) == 8 and all(isinstance(b, PreActResidual) for b in blocks)
+    chapter = d2l.ResNet18()
+    assert (d2l.count_parameters(model) - d2l.count_parameters(chapter)
+            == 2 * 512 + sum(2 * (b.bn1.num_features - b.bn2.num_features) for b in blocks))
 
 
 # -- Inception vs residual -------------------------------------------------------
@@ -149,7 +124,7 @@ def test_cifar_nets_have_stated_depth(Net, depth):
 
 def test_plain_and_residual_share_parameters_and_shapes():
     plain, res = PlainNet(20), CifarResNet(20)
-    assert num_params(plain) == num_params(res)
+    assert d2l.count_parameters(plain) == d2l.count_parameters(res)
     assert all(not b.shortcut for b in plain.modules() if isinstance(b, CifarBlock))
     assert all(b.shortcut for b in res.modules() if isinstance(b, CifarBlock))
     X = torch.randn(2, 1, 28, 28)

@@ -11,7 +11,7 @@ import d2lmini as d2l
 from d2lmini.resnet import ResNet18
 
 
-# notebooks/04_training.ipynb, cell 23
+# notebooks/04_training.ipynb, cell 26
 def random_shift_flip(X, pad=2):
     """Flip each image horizontally with probability 1/2 and shift it by up
     to ``pad`` pixels in each direction (zero padding), on the whole batch."""
@@ -28,7 +28,7 @@ def random_shift_flip(X, pad=2):
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
 
-# notebooks/04_training.ipynb, cell 26
+# notebooks/04_training.ipynb, cell 29
 class ResNet18Plus(ResNet18):
     """ResNet-18 with the better recipe: Nesterov SGD with weight decay and a
     one-cycle schedule, flip-and-shift augmentation and label smoothing."""
