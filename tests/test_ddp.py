@@ -1,6 +1,7 @@
 """Data-parallel training under torchrun (gloo, 2 CPU processes) matches a
 single process on the same global batches."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -87,14 +88,22 @@ def test_two_processes_match_one(tmp_path, monkeypatch):
            if k not in {"WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
     ddp_out = tmp_path / "ddp.pt"
-    proc = subprocess.run(
+    # Its own process group, so a timeout ends the workers too, not only the launcher.
+    proc = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
          "--master_addr=127.0.0.1", f"--master_port={free_port()}",
          str(script), str(ddp_out)],
-        env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the two-process run did not finish in 600 s")
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
     # only rank 0 prints the epoch summaries
-    assert proc.stdout.count("epoch 2/2:") == 1, proc.stdout
+    assert stdout.count("epoch 2/2:") == 1, stdout
 
     # the same script, one process (WORLD_SIZE unset), in this interpreter
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
