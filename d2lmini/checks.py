@@ -7,13 +7,27 @@ import torch
 from torch import nn
 
 __all__ = ["check_image_batch", "check_positive_int", "check_non_negative_number",
-           "eval_mode"]
+           "check_block_shapes", "eval_mode"]
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> None:
     """Raise ``ValueError`` unless ``value`` is an int (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def check_block_shapes(where: str, input_channels, num_channels, strides,
+                       use_1x1conv: bool) -> None:
+    """The arguments of a residual block: positive sizes, and a shortcut that
+    can be added to the branch (an identity shortcut keeps the shape)."""
+    check_positive_int("input_channels", input_channels)
+    check_positive_int("num_channels", num_channels)
+    check_positive_int("strides", strides)
+    if not use_1x1conv and (input_channels != num_channels or strides != 1):
+        raise ValueError(
+            f"{where}({input_channels}, {num_channels}, strides={strides}) changes "
+            "the shape, so the input cannot be added to the output: pass "
+            "use_1x1conv=True to reshape the shortcut")
 
 
 def check_non_negative_number(name: str, value) -> None:

@@ -16,14 +16,8 @@ class Residual(nn.Module):
     def __init__(self, input_channels, num_channels,
                  use_1x1conv=False, strides=1):
         super().__init__()
-        d2l.check_positive_int("input_channels", input_channels)
-        d2l.check_positive_int("num_channels", num_channels)
-        d2l.check_positive_int("strides", strides)
-        if not use_1x1conv and (input_channels != num_channels or strides != 1):
-            raise ValueError(
-                f"Residual({input_channels}, {num_channels}, strides={strides}) changes "
-                "the shape, so the input cannot be added to the output: pass "
-                "use_1x1conv=True to reshape the shortcut")
+        d2l.check_block_shapes("Residual", input_channels, num_channels, strides,
+                               use_1x1conv)
         self.input_channels = input_channels
         self.conv1 = nn.Conv2d(input_channels, num_channels,
                                kernel_size=3, padding=1, stride=strides)

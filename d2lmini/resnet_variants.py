@@ -21,14 +21,8 @@ class PreActResidual(nn.Module):
     def __init__(self, input_channels: int, num_channels: int,
                  use_1x1conv: bool = False, strides: int = 1):
         super().__init__()
-        d2l.check_positive_int("input_channels", input_channels)
-        d2l.check_positive_int("num_channels", num_channels)
-        d2l.check_positive_int("strides", strides)
-        if not use_1x1conv and (input_channels != num_channels or strides != 1):
-            raise ValueError(
-                "an identity shortcut needs input_channels == num_channels and "
-                f"strides == 1, got {input_channels} -> {num_channels} with "
-                f"strides={strides}; pass use_1x1conv=True to project the input")
+        d2l.check_block_shapes("PreActResidual", input_channels, num_channels, strides,
+                               use_1x1conv)
         # Registered in the order they are applied: BN, conv, BN, conv.
         self.bn1 = nn.BatchNorm2d(input_channels)
         self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3,
