@@ -1,11 +1,39 @@
 """What the trainer shows while it runs: the batch bar, the board's points,
 one line per epoch and the message after an interrupt. Only rank 0 shows."""
+import atexit
 import math
+import os
+import signal
+import sys
 from typing import Any, Dict, Optional
 
 from tqdm.auto import tqdm
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "exit_like_ctrl_c_if_uncaught"]
+
+
+def _exit_by_sigint_after_uncaught_interrupt() -> None:
+    # Python itself exits by SIGINT (status 130) after an uncaught
+    # KeyboardInterrupt, but an exit handler that runs code (torch's dynamo
+    # registers one during training) makes it exit with status 1 instead.
+    # Registered last, this handler runs first and exits as Python would.
+    if isinstance(getattr(sys, "last_value", None), KeyboardInterrupt):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def exit_like_ctrl_c_if_uncaught() -> None:
+    """Make sure a script that lets the trainer's KeyboardInterrupt go
+    uncaught ends with status 130, as Ctrl-C should."""
+    if os.name == "posix":
+        # Registered again each time, so it is the last handler: it runs first.
+        atexit.unregister(_exit_by_sigint_after_uncaught_interrupt)
+        atexit.register(_exit_by_sigint_after_uncaught_interrupt)
 
 
 class Progress:

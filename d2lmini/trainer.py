@@ -30,7 +30,7 @@ from .history import History, MetricSums
 from .hyperparameters import HyperParameters
 from .optimizers import configure_optimizers
 from .precision import Precision
-from .progress import Progress
+from .progress import Progress, exit_like_ctrl_c_if_uncaught
 
 __all__ = ["Trainer", "DivergenceError"]
 
@@ -179,6 +179,7 @@ class Trainer(HyperParameters):
             self.reporter.interrupted(self.epoch + 1, batch, len(self.history),
                                       self.checkpointer.resume_hint(self.max_epochs))
             if not in_notebook():
+                exit_like_ctrl_c_if_uncaught()
                 raise  # a script stops (exit status 130); a notebook gets the history
         finally:
             self.reporter.finish()
