@@ -84,11 +84,11 @@ unit: venv data browser
 	D2LMINI_FAST=1 $(PY) -m pytest tests
 
 nbtest: venv data
-	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb -p no:cacheprovider
 
 test: venv data browser
 	D2LMINI_FAST=1 $(PY) -m pytest tests
-	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb -p no:cacheprovider
 
 # The lowest versions pyproject.toml declares, installed into a second venv
 # with the lowest declared Python where one is found (python3.10 on PATH or
