@@ -86,6 +86,20 @@ def test_float32_models_reject_other_float_types(name, dtype):
         assert model(torch.zeros(shape)).shape[0] == 2
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_float32_models_accept_bf16_activations_under_cpu_autocast(name):
+    # Under autocast the first convolution hands bfloat16 maps to the next
+    # block: that is the mixed precision `Trainer(amp=True)` asks for, not a
+    # wrong input type (autocast runs, emulated, on every CPU).
+    build, shape = MODELS[name]
+    model = build().train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(shape))
+        out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and out.shape[0] == 2
+    assert all(p.grad is None or p.grad.dtype == torch.float32 for p in model.parameters())
+
+
 def test_a_float64_model_takes_float64_input():
     model = d2l.ResNet18().double().eval()
     with torch.no_grad():
