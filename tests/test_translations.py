@@ -92,6 +92,26 @@ def test_translated_catalog_gives_translated_notebook_with_the_same_code(project
     assert tr.problems(project) == []
 
 
+def test_language_option_touches_only_that_language(project, capsys):
+    assert tr.main(["--root", str(project), "--add-language", "yy"]) == 0
+    _translate_all(project)  # writes xx and yy
+    yy = project / "translations/yy/LC_MESSAGES/01_intro.po"
+    before = yy.read_text()
+    path = project / "notebooks/01_intro.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[0].source = "# Residual Networks (ResNet)"
+    nbformat.write(nb, str(path))
+    assert tr.main(["--root", str(project), "--language", "xx"]) == 0
+    assert "fuzzy" in _catalog(project)[0].flags and yy.read_text() == before
+    capsys.readouterr()
+    assert tr.main(["--root", str(project), "--check", "--language", "xx"]) == 1
+    out = capsys.readouterr().out
+    assert "xx/LC_MESSAGES" in out and "/yy/" not in out
+    with pytest.raises(SystemExit):
+        tr.main(["--root", str(project), "--language", "zz"])
+    assert "no catalogs for zz" in capsys.readouterr().err
+
+
 def test_changed_english_cell_makes_its_translation_fuzzy(project, capsys):
     _translate_all(project)
     path = project / "notebooks/01_intro.ipynb"

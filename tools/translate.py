@@ -34,6 +34,7 @@ Usage::
     python tools/translate.py                 # update templates, catalogs, notebooks
     python tools/translate.py --check         # exit 1 and list problems
     python tools/translate.py --add-language zh
+    python tools/translate.py --language zh   # one language only
     python tools/translate.py --prune         # also drop obsolete entries
 """
 from __future__ import annotations
@@ -203,14 +204,18 @@ def _catalog_path(root: Path, lang: str, name: str) -> Path:
     return root / "translations" / lang / "LC_MESSAGES" / f"{name}.po"
 
 
-def expected_files(root: Path = ROOT, prune: bool = False) -> Dict[Path, str]:
-    """Every file this tool writes, with the text it should have."""
+def expected_files(root: Path = ROOT, prune: bool = False,
+                   only: Optional[Sequence[str]] = None) -> Dict[Path, str]:
+    """Every file this tool writes, with the text it should have (for the
+    languages in ``only``, when given, and the templates)."""
     files: Dict[Path, str] = {}
     for source in _sources(root):
         name = source.stem
         pot = extract(source, root)
         files[root / "translations" / "templates" / f"{name}.pot"] = str(pot) + "\n"
         for lang in languages(root):
+            if only and lang not in only:
+                continue
             path = _catalog_path(root, lang, name)
             current = polib.pofile(str(path), wrapwidth=78) if path.exists() \
                 else _new_catalog(lang)
@@ -220,10 +225,10 @@ def expected_files(root: Path = ROOT, prune: bool = False) -> Dict[Path, str]:
     return files
 
 
-def problems(root: Path = ROOT) -> List[str]:
+def problems(root: Path = ROOT, only: Optional[Sequence[str]] = None) -> List[str]:
     """Everything a translator or `make translations` still has to do."""
     out = []
-    for path, text in expected_files(root).items():
+    for path, text in expected_files(root, only=only).items():
         rel = path.relative_to(root).as_posix()
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             out.append(f"out of date: {rel} (run `make translations`)")
@@ -243,9 +248,10 @@ def problems(root: Path = ROOT) -> List[str]:
     return out
 
 
-def write(root: Path = ROOT, prune: bool = False) -> List[Path]:
+def write(root: Path = ROOT, prune: bool = False,
+          only: Optional[Sequence[str]] = None) -> List[Path]:
     changed = []
-    for path, text in expected_files(root, prune=prune).items():
+    for path, text in expected_files(root, prune=prune, only=only).items():
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,6 +269,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="start catalogs for a new language (e.g. zh, ja, tr, vi)")
     parser.add_argument("--prune", action="store_true",
                         help="drop obsolete entries from the catalogs")
+    parser.add_argument("--language", metavar="LANG", action="append",
+                        help="only this language's catalogs and notebooks (repeatable)")
     parser.add_argument("--root", type=Path, default=ROOT)
     args = parser.parse_args(argv)
     root = args.root.resolve()
@@ -272,12 +280,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          f"got {args.add_language!r}")
         (root / "translations" / args.add_language / "LC_MESSAGES").mkdir(
             parents=True, exist_ok=True)
+    if args.language:
+        unknown = sorted(set(args.language) - set(languages(root)))
+        if unknown:
+            parser.error(f"no catalogs for {', '.join(unknown)}; start them with --add-language")
     if args.check:
-        found = problems(root)
+        found = problems(root, only=args.language)
         for line in found:
             print(line)
         return 1 if found else 0
-    for path in write(root, prune=args.prune):
+    for path in write(root, prune=args.prune, only=args.language):
         print(f"wrote {path.relative_to(root).as_posix()}")
     return 0
 
