@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl",
-         "ours_amp": "d2lmini+cl+amp"}
+         "ours_compile": "d2lmini+compile", "ours_amp": "d2lmini+cl+amp"}
 RESULT_TAG = "RESULT "
 
 
@@ -152,17 +152,18 @@ def build_reference(args: argparse.Namespace, device: torch.device):
     data = ref.FashionMNIST(batch_size=args.batch_size,
                             resize=(args.resize, args.resize))
     data.train = torch.utils.data.Subset(data.train, range(args.num_train))
-    data.val = torch.utils.data.Subset(data.val, range(args.batch_size))
+    data.val = torch.utils.data.Subset(data.val, range(args.num_val))
     trainer = ref.Trainer(max_epochs=1, num_gpus=1 if device.type == "cuda" else 0)
     # Lazy layers take their shapes from one real batch, then Xavier init.
     model.apply_init([next(iter(data.get_dataloader(True)))[0]], ref.init_cnn)
     return model, data, trainer
 
 
-def build_ours(args: argparse.Namespace, device: torch.device, channels_last: bool = False,
-               amp: bool = False):
-    """Model, data and trainer through d2lmini: default options, NHWC memory, or
-    NHWC plus bf16 autocast (which the trainer turns off, saying so, on CPUs
+def build_ours(args: argparse.Namespace, device: torch.device, channels_last=False,
+               amp: bool = False, compile: bool = False):
+    """Model, data and trainer through d2lmini: default options, NHWC memory,
+    torch.compile (with the layout rule of ``channels_last="auto"``), or NHWC
+    plus bf16 autocast (which the trainer turns off, saying so, on CPUs
     without bf16 in hardware)."""
     import d2lmini as d2l
     from d2lmini import ResNet18
@@ -171,15 +172,17 @@ def build_ours(args: argparse.Namespace, device: torch.device, channels_last: bo
     # The same unpacked files the reference reads (see prepare_data_root).
     data = d2l.FashionMNIST(batch_size=args.batch_size, resize=(args.resize, args.resize),
                             root=Path("../data").resolve(), download=False)
-    data.take(args.num_train, args.batch_size)
+    data.take(args.num_train, args.num_val)
     trainer = d2l.Trainer(max_epochs=1, num_gpus=1 if device.type == "cuda" else 0,
-                          channels_last=channels_last, amp=amp)
+                          channels_last=channels_last, amp=amp, compile=compile)
     return model, data, trainer
 
 
 BUILDERS: Dict[str, Callable] = {
     "ref": build_reference, "ours": build_ours,
     "ours_cl": lambda args, device: build_ours(args, device, channels_last=True),
+    "ours_compile": lambda args, device: build_ours(args, device, channels_last="auto",
+                                                    compile=True),
     "ours_amp": lambda args, device: build_ours(args, device, channels_last=True, amp=True)}
 
 
@@ -191,8 +194,15 @@ def run_child(args: argparse.Namespace) -> None:
     model, data, trainer = BUILDERS[args.child](args, device)
     clock = StepClock(device)
     clock.attach(model)
+    start = time.perf_counter()
     trainer.fit(model, data)
-    ips = clock.images_per_s(args.warmup, args.steps, args.batch_size)
+    synchronize(device)
+    fit_seconds = time.perf_counter() - start
+    if args.whole_fit:  # what a user waits for: the epoch, validation, plotting
+        ips = args.num_train / fit_seconds
+    else:
+        ips = clock.images_per_s(args.warmup, args.steps, args.batch_size)
+    layout = getattr(getattr(trainer, "layout", None), "channels_last", None)
     # The reference's Trainer has no autocast; ours may have declined amp=True.
     bf16 = getattr(trainer, "autocast_dtype", None) == torch.bfloat16
     # After the timed steps: the same counter for both sides' models.
@@ -201,6 +211,8 @@ def run_child(args: argparse.Namespace) -> None:
     print(RESULT_TAG + json.dumps({
         "side": args.child, "images_per_s": ips, "forward_macs": macs,
         "steps_run": len(clock.ends), "threads": torch.get_num_threads(),
+        "first_step_s": clock.ends[0] - start, "fit_s": fit_seconds,
+        "layout": "nhwc" if layout else "nchw" if layout is False else "default",
         "precision": "bf16" if bf16 else "fp32",
         "device": str(device)}), flush=True)
 
@@ -234,6 +246,9 @@ def child_command(args: argparse.Namespace, side: str) -> List[str]:
     flags = ["--child", side, "--steps", str(args.steps), "--warmup", str(args.warmup),
              "--batch-size", str(args.batch_size), "--resize", str(args.resize),
              "--threads", str(args.threads), "--lr", str(args.lr)]
+    if args.whole_fit:
+        flags += ["--whole-fit", "--fit-images", str(args.fit_images),
+                  "--fit-val", str(args.fit_val)]
     return [sys.executable, str(Path(__file__).resolve())] + flags
 
 
@@ -252,6 +267,21 @@ def run_side(args: argparse.Namespace, side: str, workdir: Path) -> dict:
                        f"{proc.stderr[-3000:]}")
 
 
+def cpu_line() -> str:
+    """The CPU's model and the vector features that decide its speed."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    field = lambda key: next((l.split(":", 1)[1].strip() for l in info.splitlines()
+                              if l.startswith(key)), "?")
+    flags = set(field("flags").split())
+    features = {"AVX2": "avx2", "AVX-512": "avx512f", "AVX512-BF16": "avx512_bf16",
+                "AMX": "amx_tile"}
+    have = [name for name, flag in features.items() if flag in flags] or ["none of AVX2/AVX-512/AMX"]
+    model = field("model name") if info else __import__("platform").processor() or "?"
+    family = f", family {field('cpu family')} model {field('model')}" if info else ""
+    return (f"cpu: {model}{family}; features: {', '.join(have)}; torch kernels: "
+            f"{torch.backends.cpu.get_cpu_capability()}")
+
+
 def device_line(device: torch.device, threads: int) -> str:
     if device.type == "cuda":
         return f"device: cuda ({torch.cuda.get_device_name(device)}), both sides on the GPU"
@@ -268,11 +298,15 @@ def summarize(results: Dict[str, List[dict]], peaks: Dict[str, float]) -> None:
         train_flops = 3 * 2 * runs[0]["forward_macs"]  # fwd+bwd ~ 3x forward
         achieved = medians[side] * train_flops / 1e9
         precision = runs[0].get("precision", "fp32")
-        print(f"{SIDES[side]:<14s} median {medians[side]:8.1f} images/s  "
+        print(f"{SIDES[side]:<16s} median {medians[side]:8.1f} images/s  "
               f"({', '.join(f'{v:.1f}' for v in ips)})  "
               f"{achieved:7.1f} GFLOP/s = {100 * achieved / peaks[precision]:4.1f}% of "
               f"{precision} matmul peak  "
               f"[{runs[0]['forward_macs'] / 1e9:.3f} GMAC/image forward]")
+        first = statistics.median(r.get("first_step_s", float("nan")) for r in runs)
+        print(f"{'':<16s} layout {runs[0].get('layout', '?')}, precision {precision}, "
+              f"first step {first:.1f} s (compiling, for a compiled side), "
+              f"whole fit {statistics.median(r.get('fit_s', float('nan')) for r in runs):.1f} s")
     for side in medians:
         if side != "ref" and "ref" in medians:
             print(f"ratio {SIDES[side]}/reference: {medians[side] / medians['ref']:.2f}x")
@@ -287,16 +321,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=2, help="runs per side, alternating")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(),
                    help="torch threads in every run")
-    p.add_argument("--sides", default="ref,ours,ours_cl,ours_amp",
+    p.add_argument("--sides", default="ref,ours,ours_cl,ours_compile,ours_amp",
                    help="comma list of ref, ours (defaults), ours_cl (channels_last=True), "
+                        "ours_compile (channels_last='auto', compile=True), "
                         "ours_amp (channels_last=True, amp=True)")
+    p.add_argument("--whole-fit", action="store_true",
+                   help="time the whole fit of one epoch of --fit-images training images, "
+                        "validation on --fit-val images and plotting included")
+    p.add_argument("--fit-images", type=int, default=2560)
+    p.add_argument("--fit-val", type=int, default=1024)
     p.add_argument("--lr", type=float, default=0.05, help="as in the chapter")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--child", choices=sorted(BUILDERS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.warmup < 1 or args.steps < 1:
         p.error("--warmup and --steps must be at least 1")
-    args.num_train = (args.warmup + args.steps) * args.batch_size
+    if args.whole_fit:
+        args.num_train, args.num_val = args.fit_images, args.fit_val
+    else:
+        args.num_train, args.num_val = (args.warmup + args.steps) * args.batch_size, args.batch_size
     return args
 
 
@@ -308,9 +351,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     sides = [s for s in args.sides.split(",") if s]
     device = pick_device()
     torch.set_num_threads(args.threads)
+    timed = (f"whole fit: 1 epoch of {args.fit_images} images, {args.fit_val} validated"
+             if args.whole_fit else f"{args.steps} timed steps after {args.warmup} warm-up")
     print(f"ResNet-18 on Fashion-MNIST {args.resize}x{args.resize}, batch "
-          f"{args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, "
-          f"torch {torch.__version__}")
+          f"{args.batch_size}, {timed}, torch {torch.__version__}")
+    print(cpu_line())
     print(device_line(device, args.threads))
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     # Measured before and after the runs: on a shared machine either may be
@@ -323,7 +368,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             for side in sides:
                 r = run_side(args, side, workdir)
                 results[side].append(r)
-                print(f"run {i + 1} {SIDES[side]:<14s} {r['images_per_s']:8.1f} images/s",
+                print(f"run {i + 1} {SIDES[side]:<16s} {r['images_per_s']:8.1f} images/s",
                       flush=True)
     peaks.append(matmul_peak_gflops(device, args.matmul_size))
     peak = max(peaks)

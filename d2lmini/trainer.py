@@ -25,8 +25,10 @@ from .board import in_notebook
 from .checkpoint import seed_everything
 from .checkpointing import Checkpointer, generators_of
 from .checks import check_non_negative_number, check_positive_int
+from .compiling import compile_model
 from .divergence import DivergenceError, DivergenceGuard
 from .history import History, MetricSums
+from .layout import MemoryLayout
 from .hyperparameters import HyperParameters
 from .optimizers import configure_optimizers
 from .precision import Precision
@@ -45,7 +47,10 @@ class Trainer(HyperParameters):
     ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)`` is the book's
     signature; the keywords add: ``seed`` (reseed at the start and every
     epoch), ``device`` (overrides ``num_gpus``; no GPU: a warning and the
-    CPU), ``channels_last`` (NHWC for 2-d convolutions), ``checkpoint_path``
+    CPU), ``channels_last`` (NHWC for 2-d convolutions: ``True``, ``False``
+    or ``"auto"``, the rule of :func:`~d2lmini.layout.channels_last_pays`
+    applied to the first batch), ``compile`` (``torch.compile`` the model;
+    without a C++ compiler, a warning), ``checkpoint_path``
     and ``checkpoint_every`` (an atomic checkpoint every n epochs;
     ``fit(..., resume=path)`` goes on), ``progress`` (the batch bar), ``amp``
     (bf16 autocast where bf16 runs in hardware, else a warning and float32;
@@ -63,7 +68,8 @@ class Trainer(HyperParameters):
 
     def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val: float = 0,
                  *, seed: Optional[int] = None, device: Union[str, torch.device, None] = None,
-                 channels_last: bool = CHANNELS_LAST_DEFAULT,
+                 channels_last: Union[bool, str] = CHANNELS_LAST_DEFAULT,
+                 compile: bool = False,
                  checkpoint_path: Optional[str] = None, checkpoint_every: int = 1,
                  progress: bool = True, amp: bool = False, sync_every: int = 10,
                  check_finite_every: Optional[int] = None):
@@ -83,6 +89,7 @@ class Trainer(HyperParameters):
             local_cpu = self.device.type == "cpu" and not distributed
             self.check_finite_every = 1 if local_cpu else sync_every
         self.precision = Precision(self.device, amp)
+        self.layout = MemoryLayout(channels_last)
         self.checkpointer = Checkpointer(checkpoint_path, checkpoint_every)
         self.history = History()
         self.interrupted = False
@@ -105,8 +112,9 @@ class Trainer(HyperParameters):
             if board.save_path is None and self.checkpoint_path:  # beside the checkpoint
                 board.save_path = os.path.splitext(self.checkpoint_path)[0] + "-board.png"
         model.to(self.device)
-        if self.channels_last and any(isinstance(m, nn.Conv2d) for m in model.modules()):
-            model.to(memory_format=torch.channels_last)
+        self.layout.prepare_model(model)
+        if self.compile and not getattr(model, "_compiled_call_impl", None):
+            self.compile = compile_model(model, self.device)
         self._has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                                   for m in model.modules())
         self.model = model
@@ -122,8 +130,7 @@ class Trainer(HyperParameters):
         for a in batch:
             if isinstance(a, torch.Tensor):
                 a = a.to(self.device, non_blocking=self.device.type == "cuda")
-                if self.channels_last and a.dim() == 4 and a.is_floating_point():
-                    a = a.contiguous(memory_format=torch.channels_last)
+                a = self.layout.batch(a, self.device, self.precision.dtype)
             out.append(a)
         self._batch_size = out[-1].shape[0]
         return out

@@ -89,7 +89,10 @@ NUMBER = r"(\d+(?:\.\d+)?)"
 def test_tiny_run_prints_every_side_and_ratios(fashion_dir):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--steps", "2", "--warmup", "1", "--batch-size", "8",
-         "--resize", "32", "--repeats", "1", "--matmul-size", "256"],
+         "--resize", "32", "--repeats", "1", "--matmul-size", "256",
+         # the compiled side is left out: compiling ResNet-18 takes a minute
+         # (Trainer(compile=True) itself is tested in test_trainer.py)
+         "--sides", "ref,ours,ours_cl,ours_amp"],
         capture_output=True, text=True, timeout=600)  # generous: a shared, loaded machine
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -114,6 +117,24 @@ def test_tiny_run_prints_every_side_and_ratios(fashion_dir):
     macs = re.findall(r"\[(\d+\.\d+) GMAC/image forward\]", out)
     assert len(macs) == 4 and len(set(macs)) == 1, out
     assert re.search(r"^device: (cpu|cuda)", out, re.M)
+    assert re.search(r"^cpu: .+; features: .+; torch kernels: \w+", out, re.M), out
+
+
+def test_whole_fit_mode_times_epoch_validation_and_plotting(fashion_dir):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--whole-fit", "--fit-images", "32", "--fit-val", "16",
+         "--batch-size", "8", "--resize", "32", "--repeats", "1", "--matmul-size", "256",
+         "--sides", "ref,ours"], capture_output=True, text=True, timeout=600)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "whole fit: 1 epoch of 32 images, 16 validated" in out, out
+    for side in ("reference", "d2lmini"):
+        fit = re.search(rf"^run 1 {side}\s+{NUMBER} images/s$", out, re.M)
+        whole = re.search(rf"^{side}\s+median .*\n.*whole fit {NUMBER} s$", out, re.M)
+        assert fit and whole, out
+        # images/s of a whole-fit run is the 32 training images over the whole fit
+        assert float(fit.group(1)) == pytest.approx(32 / float(whole.group(1)), rel=0.1)
+    assert re.search(rf"^ratio d2lmini/reference: {NUMBER}x$", out, re.M), out
 
 
 @pytest.fixture(scope="module")

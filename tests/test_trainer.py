@@ -133,25 +133,90 @@ def test_gradient_clipping_bounds_norm():
     assert norm == pytest.approx(1.0, rel=1e-4)
 
 
+class ConvNet(d2l.Classifier):
+    def __init__(self, lr=0.05):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+
+class Images(SyntheticData):
+    """Synthetic side x side images, one channel."""
+
+    def __init__(self, side=8):
+        super().__init__(n=64, n_val=32, batch_size=32, num_inputs=side * side)
+        self.train = (self.train[0].reshape(-1, 1, side, side), self.train[1])
+        self.val = (self.val[0].reshape(-1, 1, side, side), self.val[1])
+
+
+def _nhwc(t):
+    """Stored channels-last (compared by strides: with one channel both
+    layouts count as contiguous)."""
+    return t.stride() == t.contiguous(memory_format=torch.channels_last).stride() \
+        != t.contiguous().stride()
+
+
 def test_channels_last_conv_model():
-    class Conv(d2l.Classifier):
-        def __init__(self, lr=0.05):
-            super().__init__()
-            self.save_hyperparameters()
-            self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                                     nn.Flatten(), nn.Linear(4, 10))
-    class Images(SyntheticData):
-        def __init__(self):
-            super().__init__(n=64, n_val=32, batch_size=32, num_inputs=64)
-            self.train = (self.train[0].reshape(-1, 1, 8, 8), self.train[1])
-            self.val = (self.val[0].reshape(-1, 1, 8, 8), self.val[1])
     torch.manual_seed(0)
-    model = Conv()
+    model = ConvNet()
     trainer = d2l.Trainer(max_epochs=1, channels_last=True, progress=False)
     trainer.fit(model, Images())
-    assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert _nhwc(model.net[2].weight)
+    # one channel: NCHW and NHWC are the same memory, so only contiguity is asked
     assert trainer.prepare_batch(next(iter(Images().train_dataloader())))[0] \
         .is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("side, nhwc", [(8, False), (64, True)])
+def test_channels_last_auto_follows_the_rule_at_the_first_batch(side, nhwc):
+    from d2lmini.layout import channels_last_pays
+    assert channels_last_pays(side, side, torch.device("cpu")) is nhwc
+    assert channels_last_pays(side, side, torch.device("cpu"), torch.bfloat16)  # oneDNN bf16
+    assert channels_last_pays(side, side, torch.device("cuda"))
+    torch.manual_seed(0)
+    model = ConvNet()
+    trainer = d2l.Trainer(max_epochs=1, channels_last="auto", progress=False, seed=0)
+    trainer.fit(model, Images(side))
+    assert trainer.layout.channels_last is nhwc
+    assert _nhwc(model.net[2].weight) is nhwc
+    # the same numbers as asking for that layout outright
+    torch.manual_seed(0)
+    fixed = ConvNet()
+    h = d2l.Trainer(max_epochs=1, channels_last=nhwc, progress=False, seed=0).fit(fixed, Images(side))
+    assert losses(h) == losses(trainer.history)
+
+
+def test_channels_last_takes_true_false_or_auto():
+    with pytest.raises(ValueError, match="True, False or 'auto'"):
+        d2l.Trainer(max_epochs=1, channels_last="yes")
+
+
+def test_compile_trains_to_the_same_losses_up_to_rounding():
+    from d2lmini.compiling import cxx_compiler
+    if cxx_compiler() is None:
+        pytest.skip("no C++ compiler: torch.compile cannot build CPU kernels here")
+    torch.manual_seed(0)
+    eager = ConvNet()
+    ref = d2l.Trainer(max_epochs=2, progress=False, seed=0).fit(eager, Images())
+    torch.manual_seed(0)
+    model = ConvNet()
+    trainer = d2l.Trainer(max_epochs=2, progress=False, seed=0, compile=True)
+    h = trainer.fit(model, Images())
+    assert trainer.compile and model._compiled_call_impl is not None
+    assert list(model.state_dict()) == list(eager.state_dict())  # checkpoints stay loadable
+    flat = [v for epoch in losses(h) for v in epoch]
+    assert flat == pytest.approx([v for epoch in losses(ref) for v in epoch], rel=1e-4)
+
+
+def test_compile_without_a_cxx_compiler_warns_and_trains_eagerly(monkeypatch):
+    import d2lmini.compiling as compiling
+    monkeypatch.setattr(compiling, "cxx_compiler", lambda: None)
+    model = ConvNet()
+    with pytest.warns(d2l.devices.FallbackWarning, match="C\\+\\+ compiler"):
+        h = d2l.Trainer(max_epochs=1, progress=False, compile=True).fit(model, Images())
+    assert getattr(model, "_compiled_call_impl", None) is None
+    assert math.isfinite(h[-1]["train_loss"])
 
 
 class AutocastSpy(MLP):
