@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl",
-         "ours_compile": "d2lmini+compile", "ours_amp": "d2lmini+cl+amp"}
+         "ours_compile": "d2lmini+compile", "ours_amp": "d2lmini+cl+amp",
+         "ours_amp_nchw": "d2lmini+amp"}
 RESULT_TAG = "RESULT "
 
 
@@ -183,7 +184,8 @@ BUILDERS: Dict[str, Callable] = {
     "ours_cl": lambda args, device: build_ours(args, device, channels_last=True),
     "ours_compile": lambda args, device: build_ours(args, device, channels_last="auto",
                                                     compile=True),
-    "ours_amp": lambda args, device: build_ours(args, device, channels_last=True, amp=True)}
+    "ours_amp": lambda args, device: build_ours(args, device, channels_last=True, amp=True),
+    "ours_amp_nchw": lambda args, device: build_ours(args, device, amp=True)}
 
 
 def run_child(args: argparse.Namespace) -> None:
@@ -324,7 +326,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--sides", default="ref,ours,ours_cl,ours_compile,ours_amp",
                    help="comma list of ref, ours (defaults), ours_cl (channels_last=True), "
                         "ours_compile (channels_last='auto', compile=True), "
-                        "ours_amp (channels_last=True, amp=True)")
+                        "ours_amp (channels_last=True, amp=True), "
+                        "ours_amp_nchw (amp=True only; not in the default list)")
     p.add_argument("--whole-fit", action="store_true",
                    help="time the whole fit of one epoch of --fit-images training images, "
                         "validation on --fit-val images and plotting included")
