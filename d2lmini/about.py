@@ -20,7 +20,8 @@ _IMPORTED_AT = time.perf_counter()
 def _device_name() -> str:
     if torch.cuda.is_available():
         return f"GPU ({torch.cuda.get_device_name(0)})"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
 
 
 def about_this_run(recipe: Optional[str] = None, since: Optional[float] = None) -> None:
