@@ -53,7 +53,7 @@ class ResNet18Plus(ResNet18):
         if steps < 4:
             raise ValueError(f"the one-cycle schedule needs at least 4 optimizer steps, "
                              f"got {steps}: train for more epochs or on more images")
-        # Warm-up and annealing need 2+ steps each (tiny smoke-test runs).
+        # Warm-up and annealing need 2+ steps each (very short runs).
         return opt, torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=self.lr, total_steps=steps, pct_start=max(0.25, 2 / steps))
 
