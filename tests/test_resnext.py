@@ -236,7 +236,7 @@ def test_notebook_exports_the_block_and_ignores_only_the_run_note():
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     ignored = [c for c in code if "nbval-ignore-output" in c["metadata"].get("tags", [])]
     # Everything but the run's clock is deterministic and compared exactly.
-    assert len(ignored) == 1 and "About this run" in "".join(ignored[0]["source"])
+    assert len(ignored) == 1 and "".join(ignored[0]["source"]) == "d2l.about_this_run()"
     # The stored outputs come from an execution: every cell ran, and every
     # cell that is not a #@save definition shows something to check.
     assert all(c["execution_count"] for c in code), "execute the notebook before committing"
