@@ -1,5 +1,6 @@
 """Data-parallel training under torchrun (gloo, 2 CPU processes) matches a
 single process on the same global batches."""
+import contextlib
 import os
 import signal
 import socket
@@ -71,6 +72,9 @@ SCRIPT = textwrap.dedent('''
         diverge(sys.argv[1] + ".nan")
         import torch.distributed as dist
         if dist.is_initialized():
+            # Both ranks reach the teardown together: with torch 2.4's gloo a
+            # rank that destroys the group after its peer has exited hangs.
+            dist.barrier()
             dist.destroy_process_group()
 ''')
 
@@ -98,7 +102,14 @@ def test_two_processes_match_one(tmp_path, monkeypatch):
     try:
         stdout, stderr = proc.communicate(timeout=600)
     except subprocess.TimeoutExpired:
+        # torchrun may start its workers in sessions of their own: kill them
+        # by ancestry too, or a hung worker keeps the pipes (and us) waiting.
+        import psutil
+        workers = psutil.Process(proc.pid).children(recursive=True)
         os.killpg(proc.pid, signal.SIGKILL)
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()
         proc.communicate()
         pytest.fail("the two-process run did not finish in 600 s")
     assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
