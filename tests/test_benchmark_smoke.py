@@ -211,3 +211,16 @@ def test_flip_averaged_accuracy_counts_both_views():
     Y = torch.tensor([0, 1])
     plain, averaged = load_script("going_further").flip_averaged_accuracy(LeftHeavy(), [(X, Y)])
     assert (plain, averaged) == (1.0, 0.5)
+
+
+def test_profile_script_splits_a_step_by_kind_of_operator():
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "profile_step.py"), "--resize", "28",
+         "--batch-size", "4", "--steps", "1", "--warmup", "1"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = re.findall(rf"^([\w ,()]+?)\s+{NUMBER} s\s+{NUMBER}%$", proc.stdout, re.M)
+    kinds = {name.strip(): float(share) for name, _, share in rows}
+    assert "convolution" in kinds and "batch norm" in kinds, proc.stdout
+    assert sum(kinds.values()) == pytest.approx(100, abs=1), proc.stdout
+    assert max(kinds, key=kinds.get) == "convolution", proc.stdout
