@@ -51,16 +51,6 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def _autocast_enabled(device_type: str) -> bool:
-    """Whether autocast is on for ``device_type`` (the argument-less
-    ``torch.is_autocast_enabled()`` answers for CUDA only)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4 takes no device type
-        return (torch.is_autocast_cpu_enabled() if device_type == "cpu"
-                else torch.is_autocast_enabled())
-
-
 def check_image_batch(X, channels: Optional[int] = None, min_size: int = 1,
                       where: str = "model", dtype: Optional[torch.dtype] = None) -> None:
     """Raise ``ValueError`` unless ``X`` is a float batch (N, C, H, W).
@@ -83,7 +73,9 @@ def check_image_batch(X, channels: Optional[int] = None, min_size: int = 1,
         raise ValueError(f"{where} expects floating-point input, got dtype {X.dtype} "
                          f"with shape {tuple(X.shape)}; convert with X.float() "
                          "(and scale uint8 images to [0, 1]).")
-    if dtype is not None and X.dtype != dtype and not _autocast_enabled(X.device.type):
+    # Under autocast other float types are expected; ask for the input's own
+    # device (the argument-less torch.is_autocast_enabled() answers for CUDA).
+    if dtype is not None and X.dtype != dtype and not torch.is_autocast_enabled(X.device.type):
         fix = "X.float()" if dtype == torch.float32 else f"X.to({dtype})"
         raise ValueError(f"{where} has {dtype} weights but got {X.dtype} input of shape "
                          f"{tuple(X.shape)}; convert it with {fix} (or the model with "

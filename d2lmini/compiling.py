@@ -28,13 +28,10 @@ def cxx_compiler() -> Optional[str]:
 def compile_model(model: nn.Module, device: torch.device) -> bool:
     """Compile ``model`` in place (its ``state_dict`` keeps its keys);
     return False, with a :class:`FallbackWarning`, where it cannot be."""
-    if not hasattr(model, "compile"):  # nn.Module.compile came with torch 2.2
-        reason = f"torch {torch.__version__} has no nn.Module.compile"
-    elif device.type == "cpu" and cxx_compiler() is None:
-        reason = "torch.compile needs a C++ compiler for CPU code (install g++ or set CXX)"
-    else:
-        model.compile()
-        return True
-    warnings.warn(f"compile=True: {reason}; training without compiling.",
-                  FallbackWarning, stacklevel=4)
-    return False
+    if device.type == "cpu" and cxx_compiler() is None:
+        warnings.warn("compile=True: torch.compile needs a C++ compiler for CPU code "
+                      "(install g++ or set CXX); training without compiling.",
+                      FallbackWarning, stacklevel=4)
+        return False
+    model.compile()
+    return True

@@ -39,7 +39,6 @@ class MemoryLayout:
     def __init__(self, channels_last: Union[bool, str]):
         if channels_last not in (True, False, "auto"):
             raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
-        self.requested = channels_last
         self.channels_last: Optional[bool] = None if channels_last == "auto" else channels_last
         self.model: Optional[nn.Module] = None
 

@@ -28,8 +28,8 @@ from .checks import check_non_negative_number, check_positive_int
 from .compiling import compile_model
 from .divergence import DivergenceError, DivergenceGuard
 from .history import History, MetricSums
-from .layout import MemoryLayout
 from .hyperparameters import HyperParameters
+from .layout import MemoryLayout
 from .optimizers import configure_optimizers
 from .precision import Precision
 from .progress import Progress, exit_like_ctrl_c_if_uncaught
