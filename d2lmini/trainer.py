@@ -27,6 +27,7 @@ from .checkpointing import Checkpointer, generators_of
 from .checks import check_non_negative_number, check_positive_int
 from .compiling import compile_model
 from .divergence import DivergenceError, DivergenceGuard
+from .heap import freed_memory_kept
 from .history import History, MetricSums
 from .hyperparameters import HyperParameters
 from .layout import MemoryLayout
@@ -50,7 +51,9 @@ class Trainer(HyperParameters):
     CPU), ``channels_last`` (NHWC for 2-d convolutions: ``True``, ``False``
     or ``"auto"``, the rule of :func:`~d2lmini.layout.channels_last_pays`
     applied to the first batch), ``compile`` (``torch.compile`` the model;
-    without a C++ compiler, a warning), ``checkpoint_path``
+    without a C++ compiler, a warning), ``keep_freed_memory`` (on a CPU with
+    glibc, ``fit`` keeps freed tensor memory for the next step instead of
+    returning it to the system: see :mod:`~d2lmini.heap`), ``checkpoint_path``
     and ``checkpoint_every`` (an atomic checkpoint every n epochs;
     ``fit(..., resume=path)`` goes on), ``progress`` (the batch bar), ``amp``
     (bf16 autocast where bf16 runs in hardware, else a warning and float32;
@@ -69,7 +72,7 @@ class Trainer(HyperParameters):
     def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val: float = 0,
                  *, seed: Optional[int] = None, device: Union[str, torch.device, None] = None,
                  channels_last: Union[bool, str] = CHANNELS_LAST_DEFAULT,
-                 compile: bool = False,
+                 compile: bool = False, keep_freed_memory: bool = True,
                  checkpoint_path: Optional[str] = None, checkpoint_every: int = 1,
                  progress: bool = True, amp: bool = False, sync_every: int = 10,
                  check_finite_every: Optional[int] = None):
@@ -173,23 +176,26 @@ class Trainer(HyperParameters):
         self.checkpointer.start_fit()
         self.checkpointer.check_writable()  # fail now, not after an epoch
         start = self.checkpointer.restore(self, resume) if resume is not None else 0
-        try:
-            for self.epoch in range(start, self.max_epochs):
-                self._seed_epoch(self.epoch)
-                record = self.fit_epoch()
-                self.history.append(record)
-                self.reporter.end_epoch(record)
-                self._maybe_checkpoint()
-        except KeyboardInterrupt:
-            self.interrupted = True
-            batch = min(self.train_batch_idx - self._epoch_start_idx + 1, self.num_train_batches)
-            self.reporter.interrupted(self.epoch + 1, batch, len(self.history),
-                                      self.checkpointer.resume_hint(self.max_epochs))
-            if not in_notebook():
-                exit_like_ctrl_c_if_uncaught()
-                raise  # a script stops (exit status 130); a notebook gets the history
-        finally:
-            self.reporter.finish()
+        keep = self.keep_freed_memory and self.device.type == "cpu"
+        with freed_memory_kept(keep):  # reuse pages between steps (d2lmini/heap.py)
+            try:
+                for self.epoch in range(start, self.max_epochs):
+                    self._seed_epoch(self.epoch)
+                    record = self.fit_epoch()
+                    self.history.append(record)
+                    self.reporter.end_epoch(record)
+                    self._maybe_checkpoint()
+            except KeyboardInterrupt:
+                self.interrupted = True
+                batch = min(self.train_batch_idx - self._epoch_start_idx + 1,
+                            self.num_train_batches)
+                self.reporter.interrupted(self.epoch + 1, batch, len(self.history),
+                                          self.checkpointer.resume_hint(self.max_epochs))
+                if not in_notebook():
+                    exit_like_ctrl_c_if_uncaught()
+                    raise  # a script stops (exit status 130); a notebook gets the history
+            finally:
+                self.reporter.finish()
         return self.history
 
     def fit_epoch(self) -> Dict[str, Any]:
