@@ -12,25 +12,34 @@ from torch import nn
 
 __all__ = ["channels_last_pays", "MemoryLayout"]
 
-# Smallest image side at which NHWC wins in float32 on a CPU. Measured on
-# ResNet-18 (benchmarks/README.md): NHWC 1.13-1.18x faster at 96x96 on both
-# host kinds, slower at 28x28 on an AVX2-only host (161 vs 181 images/s).
-FLOAT32_CPU_MIN_SIDE = 64
+# Smallest image side at which NHWC wins in float32 on a CPU, by the kernels
+# torch runs there. Measured on ResNet-18 (benchmarks/README.md): NHWC 1.13x
+# or more faster at 96x96 on both host kinds; at 28x28 faster with AVX-512
+# kernels (757 vs 673 images/s, freed memory kept), slower on an AVX2-only
+# host (161 vs 181). Other CPUs (ARM, ...) were not measured: the AVX2 rule.
+FLOAT32_CPU_MIN_SIDE = {"AVX512": 28}
+FLOAT32_CPU_MIN_SIDE_ELSEWHERE = 64
 
 
 def channels_last_pays(height: int, width: int, device: torch.device,
-                       autocast_dtype: Optional[torch.dtype] = None) -> bool:
+                       autocast_dtype: Optional[torch.dtype] = None,
+                       cpu_kernels: Optional[str] = None) -> bool:
     """Whether NHWC is expected to train a convolutional network faster.
 
     On GPUs and under bf16 autocast the convolution libraries work in NHWC
     natively (tensor cores, oneDNN's bf16 kernels), so it pays at every size.
-    In float32 on a CPU it pays only on larger maps: on small ones the layout
-    conversions around batch norm and pooling cost more than the
+    In float32 on a CPU it pays on large enough maps; how large depends on
+    the vector kernels torch dispatches to (``cpu_kernels``, by default
+    ``torch.backends.cpu.get_cpu_capability()``): on small maps the layout
+    conversions around batch norm and pooling can cost more than the
     convolutions gain.
     """
     if device.type != "cpu" or autocast_dtype is not None:
         return True
-    return min(height, width) >= FLOAT32_CPU_MIN_SIDE
+    if cpu_kernels is None:
+        cpu_kernels = torch.backends.cpu.get_cpu_capability()
+    smallest = FLOAT32_CPU_MIN_SIDE.get(cpu_kernels, FLOAT32_CPU_MIN_SIDE_ELSEWHERE)
+    return min(height, width) >= smallest
 
 
 class MemoryLayout:

@@ -187,6 +187,17 @@ def test_channels_last_auto_follows_the_rule_at_the_first_batch(side, nhwc):
     assert losses(h) == losses(trainer.history)
 
 
+@pytest.mark.parametrize("kernels, nhwc_at_28", [("AVX512", True), ("AVX2", False),
+                                                  ("DEFAULT", False)])
+def test_channels_last_rule_in_float32_depends_on_the_cpu_kernels(kernels, nhwc_at_28):
+    from d2lmini.layout import channels_last_pays
+    cpu = torch.device("cpu")
+    assert channels_last_pays(28, 28, cpu, cpu_kernels=kernels) is nhwc_at_28
+    assert channels_last_pays(96, 96, cpu, cpu_kernels=kernels)
+    assert not channels_last_pays(16, 16, cpu, cpu_kernels=kernels)
+    assert channels_last_pays(16, 16, cpu, torch.bfloat16, cpu_kernels=kernels)
+
+
 def test_channels_last_takes_true_false_or_auto():
     with pytest.raises(ValueError, match="True, False or 'auto'"):
         d2l.Trainer(max_epochs=1, channels_last="yes")
