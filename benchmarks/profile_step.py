@@ -2,8 +2,9 @@
 
 Runs ``--steps`` SGD steps (after ``--warmup``) of ``d2lmini.ResNet18`` on
 random images (the core of ``Trainer.fit_epoch``: forward, loss, zero_grad,
-backward, step; the trainer's own per-step work is what ``train_speed.py``'s
-whole-fit side adds on top) under ``torch.profiler`` and prints the share of
+backward, step, with freed memory kept as ``Trainer.fit`` keeps it unless
+``--return-freed-memory``; the trainer's own per-step work is what
+``train_speed.py``'s whole-fit side adds on top) under ``torch.profiler`` and prints the share of
 operator time by kind: convolutions (forward and backward), batch norm, ReLU,
 adds (the shortcut and gradient sums), pooling, the optimizer, layout copies,
 the linear layer and loss, and the rest.
@@ -21,6 +22,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import d2lmini as d2l
+from d2lmini.heap import freed_memory_kept
 
 # Operator name fragments, checked in this order; the first match wins.
 KINDS = [("convolution", ("convolution", "conv2d", "mkldnn_conv")),
@@ -42,7 +44,7 @@ def kind_of(name: str) -> str:
 
 
 def profile_steps(resize: int, batch_size: int, steps: int, warmup: int,
-                  channels_last: bool) -> Dict[str, float]:
+                  channels_last: bool, keep_freed_memory: bool = True) -> Dict[str, float]:
     """Self CPU time per kind of operator, in seconds per step."""
     torch.manual_seed(0)
     model = d2l.ResNet18(lr=0.05)
@@ -59,11 +61,12 @@ def profile_steps(resize: int, batch_size: int, steps: int, warmup: int,
         loss.backward()
         optim.step()
 
-    for _ in range(warmup):
-        step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(steps):
+    with freed_memory_kept(keep_freed_memory):
+        for _ in range(warmup):
             step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
     totals: Dict[str, float] = defaultdict(float)
     for event in prof.key_averages():
         totals[kind_of(event.key)] += event.self_cpu_time_total / 1e6 / steps
@@ -77,12 +80,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--return-freed-memory", action="store_true",
+                   help="glibc's default: big freed blocks go back to the system at once")
     args = p.parse_args(argv)
     totals = profile_steps(args.resize, args.batch_size, args.steps, args.warmup,
-                           args.channels_last)
+                           args.channels_last, not args.return_freed_memory)
     whole = sum(totals.values())
     print(f"ResNet-18, {args.resize}x{args.resize}, batch {args.batch_size}, "
-          f"{'NHWC' if args.channels_last else 'NCHW'}, float32, "
+          f"{'NHWC' if args.channels_last else 'NCHW'}, float32, freed memory "
+          f"{'returned' if args.return_freed_memory else 'kept'}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}: "
           f"{whole:.3f} s of operator time per step")
     for kind, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):

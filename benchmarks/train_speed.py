@@ -37,7 +37,8 @@ from torch import nn
 
 SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl",
          "ours_compile": "d2lmini+compile", "ours_amp": "d2lmini+cl+amp",
-         "ours_amp_nchw": "d2lmini+amp"}
+         "ours_amp_nchw": "d2lmini+amp", "ours_cl_unkept": "d2lmini+cl,no-keep",
+         "ours_amp_unkept": "d2lmini+cl+amp,no-keep"}
 RESULT_TAG = "RESULT "
 
 
@@ -161,11 +162,12 @@ def build_reference(args: argparse.Namespace, device: torch.device):
 
 
 def build_ours(args: argparse.Namespace, device: torch.device, channels_last=False,
-               amp: bool = False, compile: bool = False):
+               amp: bool = False, compile: bool = False, keep_freed_memory: bool = True):
     """Model, data and trainer through d2lmini: default options, NHWC memory,
-    torch.compile (with the layout rule of ``channels_last="auto"``), or NHWC
+    torch.compile (with the layout rule of ``channels_last="auto"``), NHWC
     plus bf16 autocast (which the trainer turns off, saying so, on CPUs
-    without bf16 in hardware)."""
+    without bf16 in hardware), or NHWC with freed memory returned to the
+    system (what ``keep_freed_memory`` saves)."""
     import d2lmini as d2l
     from d2lmini import ResNet18
 
@@ -175,7 +177,8 @@ def build_ours(args: argparse.Namespace, device: torch.device, channels_last=Fal
                             root=Path("../data").resolve(), download=False)
     data.take(args.num_train, args.num_val)
     trainer = d2l.Trainer(max_epochs=1, num_gpus=1 if device.type == "cuda" else 0,
-                          channels_last=channels_last, amp=amp, compile=compile)
+                          channels_last=channels_last, amp=amp, compile=compile,
+                          keep_freed_memory=keep_freed_memory)
     return model, data, trainer
 
 
@@ -185,7 +188,11 @@ BUILDERS: Dict[str, Callable] = {
     "ours_compile": lambda args, device: build_ours(args, device, channels_last="auto",
                                                     compile=True),
     "ours_amp": lambda args, device: build_ours(args, device, channels_last=True, amp=True),
-    "ours_amp_nchw": lambda args, device: build_ours(args, device, amp=True)}
+    "ours_amp_nchw": lambda args, device: build_ours(args, device, amp=True),
+    "ours_cl_unkept": lambda args, device: build_ours(args, device, channels_last=True,
+                                                      keep_freed_memory=False),
+    "ours_amp_unkept": lambda args, device: build_ours(args, device, channels_last=True, amp=True,
+                                                       keep_freed_memory=False)}
 
 
 def run_child(args: argparse.Namespace) -> None:
@@ -281,8 +288,10 @@ def cpu_line() -> str:
     have = [name for name, flag in features.items() if flag in flags] or ["none of AVX2/AVX-512/AMX"]
     model = field("model name") if info else __import__("platform").processor() or "?"
     family = f", family {field('cpu family')} model {field('model')}" if info else ""
+    capped = os.environ.get("ONEDNN_MAX_CPU_ISA")  # an AVX2-only host imitated on a newer CPU
     return (f"cpu: {model}{family}; features: {', '.join(have)}; torch kernels: "
-            f"{torch.backends.cpu.get_cpu_capability()}")
+            f"{torch.backends.cpu.get_cpu_capability()}"
+            + (f"; oneDNN kernels capped at {capped}" if capped else ""))
 
 
 def device_line(device: torch.device, threads: int) -> str:
@@ -330,7 +339,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="comma list of ref, ours (defaults), ours_cl (channels_last=True), "
                         "ours_compile (channels_last='auto', compile=True), "
                         "ours_amp (channels_last=True, amp=True), "
-                        "ours_amp_nchw (amp=True only; not in the default list)")
+                        "ours_amp_nchw (amp=True only), ours_cl_unkept and ours_amp_unkept "
+                        "(ours_cl and ours_amp with keep_freed_memory=False); the last three "
+                        "are not in the default list")
     p.add_argument("--whole-fit", action="store_true",
                    help="time the whole fit of one epoch of --fit-images training images, "
                         "validation on --fit-val images and plotting included")
