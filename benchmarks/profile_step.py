@@ -4,10 +4,10 @@ Runs ``--steps`` SGD steps (after ``--warmup``) of ``d2lmini.ResNet18`` on
 random images (the core of ``Trainer.fit_epoch``: forward, loss, zero_grad,
 backward, step, with freed memory kept as ``Trainer.fit`` keeps it unless
 ``--return-freed-memory``; the trainer's own per-step work is what
-``train_speed.py``'s whole-fit side adds on top) under ``torch.profiler`` and prints the share of
-operator time by kind: convolutions (forward and backward), batch norm, ReLU,
-adds (the shortcut and gradient sums), pooling, the optimizer, layout copies,
-the linear layer and loss, and the rest.
+``train_speed.py``'s whole-fit side adds on top) under ``torch.profiler``
+and prints the share of operator time by kind: convolutions (forward and
+backward), batch norm, ReLU, adds (the shortcut and gradient sums), pooling,
+the optimizer, layout copies, the linear layer and loss, and the rest.
 
     python benchmarks/profile_step.py                     # 96x96, batch 128, NCHW
     python benchmarks/profile_step.py --channels-last --resize 28

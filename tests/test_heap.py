@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from torch import nn
 
 import d2lmini as d2l
