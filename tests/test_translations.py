@@ -4,6 +4,7 @@ import importlib.util
 import re
 import sys
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,46 @@ def spans(markdown: str) -> Counter:
     found += [m.group(2) for m in tr.MD_TARGET.finditer(markdown)]
     found += [m.group(2) for m in tr.HTML_TARGET.finditer(markdown)]
     return Counter(found)
+
+
+# Languages that write 0,920 and 12.800 where English writes 0.920 and 12,800.
+COMMA_DECIMAL = {"tr", "vi"}
+# Words that scale the number before them ("70 thousand" is "7万" in Chinese,
+# "70 bin" in Turkish; "11.7 M" is "11,7 milyon", with or without a suffix).
+SCALES = {"thousand": 3, "million": 6, "billion": 9, "bin": 3, "milyon": 6, "milyar": 9,
+          "nghìn": 3, "ngàn": 3, "triệu": 6, "tỷ": 9, "千": 3, "万": 4, "億": 8, "亿": 8}
+# Unit prefixes, which stand alone ("1.8 G MACs").
+PREFIXES = {"k": 3, "M": 6, "G": 9}
+
+
+def numbers(markdown: str, lang: str = "en") -> dict[str, Decimal]:
+    """The numbers a reader sees in the prose (outside code, math and link
+    targets), as {text as written: value}, read in the language's style."""
+    prose = re.sub(r"`[^`\n]+`|\$\$.+?\$\$|\$[^$\n]+\$|\]\([^)]*\)|<[^>]+>", " ",
+                   markdown, flags=re.S)
+    group, point = (".", ",") if lang in COMMA_DECIMAL else (",", ".")
+    g, p = re.escape(group), re.escape(point)
+    number = rf"\d{{1,3}}(?:{g}\d{{3}})+(?:{p}\d+)?|\d+(?:{p}\d+)?"
+    scale = "|".join(sorted(SCALES, key=len, reverse=True) + [rf"[{''.join(PREFIXES)}](?!\w)"])
+    found = {}
+    for m in re.finditer(rf"(?<![\w.,])({number})(?:\s*({scale}))?", prose):
+        value = Decimal(m.group(1).replace(group, "").replace(point, "."))
+        if m.group(2):
+            value = value.scaleb({**SCALES, **PREFIXES}[m.group(2)])
+        found[m.group(0)] = value.normalize()
+    return found
+
+
+def missing_numbers(english: str, translated: str, lang: str) -> list[str]:
+    """English numbers the translation neither writes in its own style nor
+    quotes as they are (a section number such as 4.2 stays 4.2)."""
+    values = set(numbers(translated, lang).values())
+
+    def quoted(text: str) -> bool:
+        return re.search(rf"(?<![\d.,]){re.escape(text)}(?!\d)", translated) is not None
+
+    return [text for text, value in numbers(english).items()
+            if value not in values and not quoted(text.split()[0])]
 
 
 def _english_notebook(path: Path) -> None:
@@ -174,6 +215,18 @@ def test_markdown_title_page_translates_paragraphs_and_keeps_fences(project):
                     "```{toctree}\n:glob:\n\n[0-9]*\n```\n")
 
 
+def test_numbers_are_read_in_each_languages_style():
+    english = "It ends at 0.920 after 12,800 images, 11.7 M weights, Section 4.2."
+    assert missing_numbers(english, "12.800 görüntüden sonra 0,920, 11,7 milyon ağırlık, "
+                                    "4.2. bölüm.", "tr") == []
+    assert missing_numbers(english, "12,800 张图像后为 0.920，1170 万个权重，第 4.2 节。", "zh") == []
+    # An older edition's figure, or English style in a comma-decimal language.
+    assert missing_numbers(english, "12.800 görüntüden sonra 0,874, 11,7 milyon, 4.2.", "tr") \
+        == ["0.920"]
+    assert missing_numbers("About 70 thousand weights.", "Yaklaşık 7 bin ağırlık.", "tr") \
+        == ["70 thousand"]
+
+
 def test_spans_catch_a_changed_formula():
     english = "A block computes $f(x) = g(x) + x$ with `Residual`."
     assert spans("Un bloque calcula $f(x) = g(x) + x$ con `Residual`.") == spans(english)
@@ -207,3 +260,11 @@ def test_translated_notebook_keeps_code_and_spans(lang, name):
         assert spans(tl.source) == spans(tr._relink(en.source)), f"cell {en.id}"
         if en.source.strip() not in SAME_IN_EVERY_LANGUAGE:
             assert tl.source != tr._relink(en.source), f"cell {en.id} is left in English"
+        assert missing_numbers(en.source, tl.source, lang) == [], f"cell {en.id}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_translated_title_page_keeps_every_number(lang):
+    english = (ROOT / "notebooks" / "index.md").read_text(encoding="utf-8")
+    translated = (ROOT / "notebooks" / lang / "index.md").read_text(encoding="utf-8")
+    assert missing_numbers(english, translated, lang) == []
