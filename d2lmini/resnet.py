@@ -75,12 +75,12 @@ class ResNet(d2l.Classifier):
             nn.Linear(arch[-1][-1], num_classes)))
         self.net.apply(d2l.init_cnn)
 
-    # notebooks/03_resnet_model.ipynb, cell 35
+    # notebooks/03_resnet_model.ipynb, cell 34
     def min_size(self):
         """Two halvings in the stem, one in each stage after the first."""
         return min_input_size(2 + len(self.arch) - 1)
 
-    # notebooks/03_resnet_model.ipynb, cell 38
+    # notebooks/03_resnet_model.ipynb, cell 37
     def forward(self, X):
         d2l.check_image_batch(X, 1, min_size=self.min_size(),
                               where=type(self).__name__,
@@ -113,7 +113,7 @@ class ResNet18(ResNet):
                          num_classes, lr)
 
 
-# notebooks/03_resnet_model.ipynb, cell 35
+# notebooks/03_resnet_model.ipynb, cell 34
 def min_input_size(halvings):
     """The smallest height and width for which each of ``halvings``
     stride-2 steps still receives at least 2 pixels."""
