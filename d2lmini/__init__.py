@@ -7,7 +7,8 @@ from .devices import cpu, gpu, num_gpus, try_gpu, try_all_gpus, cpu_has_native_b
 from .tensors import *  # noqa: F401,F403  (randn, reshape, ... as in the book)
 from .mode import fast_mode
 from .about import about_this_run
-from .checks import check_image_batch, check_positive_int, check_block_shapes, eval_mode
+from .checks import (check_image_batch, check_positive_int, check_block_shapes,
+                     check_resnet_arch, eval_mode)
 from .board import ProgressBoard
 from .module import Module, Classifier, Classification, init_cnn
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 __all__ = ["check_image_batch", "check_positive_int", "check_non_negative_number",
-           "check_block_shapes", "eval_mode"]
+           "check_block_shapes", "check_resnet_arch", "eval_mode"]
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> None:
@@ -28,6 +28,34 @@ def check_block_shapes(where: str, input_channels, num_channels, strides,
             f"{where}({input_channels}, {num_channels}, strides={strides}) changes "
             "the shape, so the input cannot be added to the output: pass "
             "use_1x1conv=True to reshape the shortcut")
+
+
+def check_resnet_arch(arch, stem_channels: int) -> None:
+    """ResNet stages as ``(num_residuals, input_channels, num_channels)``
+    triples that chain: the first stage reads the stem's channels and keeps
+    them (its blocks have no 1x1 shortcut), each later stage reads what the
+    one before it makes. Checked when the model is built, not at its first
+    batch."""
+    if not isinstance(arch, (tuple, list)) or not arch:
+        raise ValueError("arch must list at least one stage as a "
+                         f"(num_residuals, input_channels, num_channels) triple, got {arch!r}")
+    channels, source = stem_channels, "the stem"
+    for i, stage in enumerate(arch):
+        if not isinstance(stage, (tuple, list)) or len(stage) != 3:
+            raise ValueError(
+                f"arch[{i}] is {stage!r}: each stage is a (num_residuals, "
+                f"input_channels, num_channels) triple; this one reads {channels} "
+                f"channels, e.g. (2, {channels}, {2 * channels if i else channels})")
+        num_residuals, c_in, c_out = stage  # the blocks check these two
+        if c_in != channels:
+            raise ValueError(f"arch[{i}] = {tuple(stage)} reads {c_in!r} channels, but "
+                             f"{source} makes {channels}: write "
+                             f"({num_residuals}, {channels}, {c_out})")
+        if i == 0 and c_out != channels:
+            raise ValueError(f"arch[0] = {tuple(stage)} changes the channels, but the "
+                             "first stage has no 1x1 shortcut and keeps the stem's "
+                             f"{channels}: write ({num_residuals}, {channels}, {channels})")
+        channels, source = c_out, f"arch[{i}]"
 
 
 def check_non_negative_number(name: str, value) -> None:

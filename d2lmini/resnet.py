@@ -64,8 +64,7 @@ class ResNet(d2l.Classifier):
     def __init__(self, arch, num_classes=10, lr=0.1):
         super(ResNet, self).__init__()
         d2l.check_positive_int("num_classes", num_classes)
-        if len(arch) < 1:
-            raise ValueError("arch must list at least one stage")
+        d2l.check_resnet_arch(arch, stem_channels=64)  # stages that fit together
         self.save_hyperparameters()
         self.net = nn.Sequential(self.b1())
         for i, b in enumerate(arch):

@@ -53,6 +53,21 @@ def test_constructors_name_the_bad_argument(build, argument):
         build()
 
 
+@pytest.mark.parametrize("arch, message", [
+    ((), r"at least one stage"),
+    (((2, 64),), r"arch\[0\] is \(2, 64\): each stage is a .* triple"),
+    (((2, 64, 128),), r"first stage has no 1x1 shortcut .* write \(2, 64, 64\)"),
+    (((2, 32, 32),), r"reads 32 channels, but the stem makes 64"),
+    (((2, 64, 64), (2, 32, 128)), r"arch\[1\] = \(2, 32, 128\) reads 32 channels, "
+                                  r"but arch\[0\] makes 64: write \(2, 64, 128\)"),
+])
+def test_resnet_stages_must_chain_from_the_stem(arch, message):
+    # Caught when the model is built, not at the first batch.
+    for model in (d2l.ResNet, d2l.PreActResNet):
+        with pytest.raises(ValueError, match=message):
+            model(arch)
+
+
 def test_residual_without_projection_cannot_change_shape():
     # Caught when the block is built, not at its first forward pass.
     for kwargs in ({}, {"strides": 2}):
