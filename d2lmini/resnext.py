@@ -64,7 +64,8 @@ class ResNeXtBlock(nn.Module):
             self.conv4 = None
 
     def forward(self, X):
-        d2l.check_image_batch(X, self.input_channels, where='ResNeXtBlock')
+        d2l.check_image_batch(X, self.input_channels, where='ResNeXtBlock',
+                              dtype=self.conv3.weight.dtype)
         Y = F.relu(self.bn1(self.conv1(X)))
         Y = F.relu(self.bn2(self.conv2(Y)))
         Y = self.bn3(self.conv3(Y))
