@@ -26,6 +26,8 @@ extensions = [
 # Notebooks are rendered as stored: `make run` executes them beforehand with
 # its own runner, `make site` shows the committed outputs.
 nb_execution_mode = "off"
+# Consecutive prints of one cell show as one output block, as in Jupyter.
+nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
@@ -41,7 +43,9 @@ numfig_secnum_depth = 1
 # The bibliography file is found above the source folder (the repository
 # root holds references.bib); see sitetools.find_bibliography.
 bibtex_bibfiles = []
-bibtex_reference_style = "author_year"
+# Numbered citations, matching the numbered reference list: author-year text
+# cannot tell two papers of the same first author and year apart.
+bibtex_reference_style = "label"
 bibtex_default_style = "plain"
 
 # Every warning is an error (tools/run_notebooks.py passes -W --keep-going -n).
@@ -51,6 +55,7 @@ html_theme = "sphinx_book_theme"
 html_title = "Residual Networks (ResNet)"
 html_static_path = ["_static"]
 html_css_files = ["sitetools.css"]
+html_js_files = ["sitetools.js"]  # sidebar buttons, notebook download, search messages
 templates_path = ["_templates"]
 html_copy_source = True
 # Search results without page excerpts: fetching them is refused for pages

@@ -51,6 +51,18 @@ ZH_INDEX = """# 残差网络（ResNet）
 ```
 """
 
+TR_INDEX = """# Artık Ağlar (ResNet)
+
+Bu bölüm artık ağları anlatır.
+
+```{toctree}
+:glob:
+:numbered:
+
+[0-9]*
+```
+"""
+
 
 def first_notebook(figure: str, title: str, words: str) -> nbformat.NotebookNode:
     return new_notebook(metadata=PYTHON, cells=[
@@ -61,6 +73,10 @@ def first_notebook(figure: str, title: str, words: str) -> nbformat.NotebookNode
                           f"![A block whose input is added to its output $x + g(x)$.]({figure})"),
         new_code_cell("print(6 * 7)", execution_count=1,
                       outputs=[new_output("stream", name="stdout", text="42\n")]),
+        # Two prints of one cell, stored as two stream outputs (as Jupyter does).
+        new_code_cell("print('first line')\nprint('second line')", execution_count=2,
+                      outputs=[new_output("stream", name="stdout", text="first line\n"),
+                               new_output("stream", name="stdout", text="second line\n")]),
         new_markdown_cell("## Shapes\n\nThe output keeps the shape $(n, c, h, w)$."),
     ])
 
@@ -93,6 +109,13 @@ def make_chapter(root: Path) -> Path:
     nbformat.write(first_notebook("../../img/box.svg", "函数类", "嵌套的函数类只会变大。"),
                    zh / "01_first.ipynb")
     nbformat.write(second_notebook("更深的网络", "更深的网络使用瓶颈块（bottleneck）。"), zh / "02_second.ipynb")
+    tr = nbs / "tr"
+    tr.mkdir()
+    (tr / "index.md").write_text(TR_INDEX, encoding="utf-8")
+    nbformat.write(first_notebook("../../img/box.svg", "Fonksiyon sınıfları",
+                                  "İç içe sınıflar yalnızca büyür."), tr / "01_first.ipynb")
+    nbformat.write(second_notebook("Daha derin ağlar", "Daha derin ağlar darboğaz "
+                                   "(bottleneck) bloğu kullanır."), tr / "02_second.ipynb")
     return nbs
 
 
@@ -136,8 +159,9 @@ def test_stored_outputs_figure_caption_and_citation_are_rendered(site):
     assert "A block whose input is added to its output" in caption
     assert 'alt="A block whose input is added to its output x + g(x)."' in caption
     assert r'<span class="math notranslate nohighlight">\(x + g(x)\)</span>' in caption
-    cite = re.search(r'<a class="reference internal" href="02_second.html#[^"]+" title="[^"]*">'
-                     r'He <em>et al.</em>, 2016</a>', page)
+    # Numbered like the reference list; the link's title gives the whole entry.
+    cite = re.search(r'\[<a class="reference internal" href="02_second.html#[^"]+" '
+                     r'title="Kaiming He, [^"]*Deep residual learning[^"]*">1</a>\]', page)
     assert cite, "the citation links to the bibliography on the second page"
     assert "deep residual learning for image recognition" in (site / "02_second.html").read_text().lower()
 
@@ -308,4 +332,51 @@ def test_browser_language_switch_keeps_the_page(site, browser_page):
     page.locator(".language-switch a[hreflang='en']").click()
     page.wait_for_load_state("load")
     assert page.url == (site / "02_second.html").as_uri()
+    assert errors == []
+
+
+def test_prints_of_one_cell_show_as_one_output_block(site):
+    page = (site / "01_first.html").read_text()
+    assert re.search(r"<pre>(<span></span>)?first line\nsecond line\s*</pre>", page)
+
+
+def test_browser_phone_menu_and_desktop_sidebar_buttons_work(site, browser_page):
+    page, errors = browser_page
+    page.set_viewport_size({"width": 390, "height": 800})
+    try:
+        _open(page, site / "02_second.html")
+        page.locator(".primary-toggle:visible").first.click()
+        # The chapter's navigation (and the language switch) opens as a dialog.
+        page.locator("dialog#pst-primary-sidebar-modal[open] .language-switch").wait_for()
+        page.set_viewport_size({"width": 1280, "height": 900})
+        _open(page, site / "02_second.html")
+        sidebar = page.locator(".bd-sidebar-primary")
+        assert sidebar.is_visible()
+        page.locator(".primary-toggle:visible").first.click()
+        page.wait_for_function("() => document.querySelector('.bd-sidebar-primary')"
+                               ".classList.contains('pst-sidebar-hidden')")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+    assert errors == []
+
+
+def test_browser_download_saves_the_notebook(site, browser_page):
+    page, errors = browser_page
+    _open(page, site / "02_second.html")
+    link = page.locator("a.btn-download-source-button")
+    assert link.get_attribute("download") == "02_second.ipynb"
+    assert link.get_attribute("target") is None
+    assert errors == []
+
+
+def test_browser_search_reports_its_results_in_every_language(site, browser_page):
+    # Sphinx's Turkish catalog has empty messages and a true/false plural rule.
+    page, errors = browser_page
+    for folder in (site / "tr", site / "zh", site):
+        page.goto((folder / "search.html").as_uri() + "?q=bottleneck")
+        page.locator("#search-results ul.search li").first.wait_for()
+        status = page.locator("#search-results p.search-summary")
+        page.wait_for_function("() => document.querySelector('#search-results p.search-summary')"
+                               "?.innerText.trim().length > 0")
+        assert "page" in status.inner_text() or "页面" in status.inner_text()
     assert errors == []
