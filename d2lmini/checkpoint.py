@@ -8,15 +8,15 @@ hold wrong numbers, but it cannot run code.
 import os
 import pickle
 import random
-import tempfile
+import secrets
 import zipfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_rng_state", "set_rng_state",
-           "save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["seed_everything", "check_seed", "get_rng_state", "set_rng_state",
+           "save_checkpoint", "load_checkpoint", "open_temp_file", "CheckpointError"]
 
 # What every checkpoint written by Trainer.checkpoint_state holds.
 REQUIRED_KEYS = ("model", "optimizer", "epoch", "history", "rng")
@@ -27,10 +27,24 @@ class CheckpointError(ValueError):
     or holding objects other than tensors and plain data."""
 
 
+# The seeds torch.manual_seed and torch.Generator.manual_seed accept (torch
+# takes a negative seed as seed + 2**64).
+SEED_MIN, SEED_MAX = -2**63, 2**64 - 1
+
+
+def check_seed(seed, name: str = "seed") -> None:
+    """Raise ``ValueError`` unless ``seed`` is an int that torch accepts."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not SEED_MIN <= seed <= SEED_MAX:
+        raise ValueError(f"{name} must be an int from -2**63 to 2**64 - 1 (the range "
+                         f"torch.manual_seed accepts), got {seed!r}")
+
+
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and torch (CPU and every CUDA device)."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    """Seed Python's ``random``, NumPy and torch (CPU and every CUDA device).
+
+    Call it before building a model to make its initial weights repeatable.
+    """
+    check_seed(seed)  # before seeding anything, so no stream is left half-seeded
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds all CUDA devices
@@ -73,17 +87,36 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([_byte_tensor(t) for t in state["cuda"]])
 
 
+def open_temp_file(directory: str, prefix: str, suffix: str) -> Tuple[int, str]:
+    """Create a new file in ``directory`` for writing; return ``(fd, path)``.
+
+    Like ``tempfile.mkstemp`` (exclusive creation, never through a symlink),
+    but with the permissions a plain ``open()`` gives (0o666 less the umask)
+    instead of 0o600: the file is renamed into place and must be readable by
+    whoever could read any other file the user writes.
+    """
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_BINARY", 0))
+    while True:
+        path = os.path.join(directory, f"{prefix}{secrets.token_hex(8)}{suffix}")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue
+
+
 def save_checkpoint(state: Dict[str, Any], path: str) -> None:
     """Write ``state`` to ``path`` atomically.
 
     The bytes go to a temporary file in the same directory, are flushed to
     disk, and only then renamed over ``path`` with ``os.replace`` (atomic on
     POSIX and Windows). A crash mid-save therefore leaves the previous
-    checkpoint intact and loadable.
+    checkpoint intact and loadable. The file gets the permissions of any file
+    the user creates (0o666 less the umask).
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=directory)
+    fd, tmp = open_temp_file(directory, ".ckpt-", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)

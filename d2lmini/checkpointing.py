@@ -7,6 +7,7 @@ import warnings
 from typing import Any, Dict, List, Optional
 
 import torch
+from torch.nn.parameter import is_lazy
 
 from .checkpoint import (REQUIRED_KEYS, CheckpointError, get_rng_state, load_checkpoint,
                          save_checkpoint, set_rng_state)
@@ -17,6 +18,109 @@ __all__ = ["Checkpointer", "ResumeWarning", "generators_of"]
 # Scheduler settings that fix how many steps a learning-rate schedule lasts.
 _SCHEDULE_LENGTH_KEYS = ("total_steps", "T_max", "T_0", "total_iters", "step_size",
                          "milestones", "step_size_up", "step_size_down")
+
+# Optimizer param-group entries that are not settings.
+_GROUP_BOOKKEEPING = {"params", "param_names"}
+
+
+def _some(names: List[str], n: int = 3) -> str:
+    """The first ``n`` names, and how many more."""
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape)) or "scalar"
+
+
+def _model_mismatch(saved, model: torch.nn.Module) -> Optional[str]:
+    """How the saved state_dict differs from ``model``'s (None: it fits)."""
+    if not isinstance(saved, dict):
+        return "its 'model' entry is not a state_dict"
+    current = model.state_dict()
+    missing = [k for k in current if k not in saved]
+    unexpected = [k for k in saved if k not in current]
+    reshaped = []
+    for k, v in current.items():
+        if k not in saved or not isinstance(v, torch.Tensor):
+            continue
+        old = saved[k]
+        if not isinstance(old, torch.Tensor):
+            reshaped.append(f"{k} (a {type(old).__name__} in the file)")
+        elif not is_lazy(v) and old.shape != v.shape:  # a lazy layer not run yet
+            # has no shape to compare: loading gives it the saved one
+            reshaped.append(f"{k} {_shape(old)} (here {_shape(v)})")
+    problems = [f"{what}: {_some(names)}" for what, names in (
+        ("missing in the file", missing), ("not in this model", unexpected),
+        ("other shapes", reshaped)) if names]
+    if problems:
+        return "its weights belong to another model (" + "; ".join(problems) + ")"
+    return None
+
+
+def _optimizer_mismatch(saved, saved_class: Optional[str],
+                        optim: torch.optim.Optimizer) -> Optional[str]:
+    """How the saved optimizer state differs from ``optim`` (None: it fits)."""
+    name = type(optim).__name__
+    if saved_class is not None and saved_class != name:
+        return f"its optimizer state comes from {saved_class}; the model now configures {name}"
+    if not (isinstance(saved, dict) and isinstance(saved.get("state"), dict)
+            and isinstance(saved.get("param_groups"), list)
+            and all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                    for g in saved["param_groups"])):
+        return "its 'optimizer' entry is not an optimizer state_dict"
+    groups = optim.param_groups
+    if len(saved["param_groups"]) != len(groups):
+        return (f"its optimizer has {len(saved['param_groups'])} parameter group(s), this "
+                f"one {len(groups)}")
+    for i, (old, new) in enumerate(zip(saved["param_groups"], groups)):
+        if len(old["params"]) != len(new["params"]):
+            return (f"parameter group {i} of its optimizer holds {len(old['params'])} "
+                    f"tensors, this one {len(new['params'])}")
+        if saved_class is not None:
+            continue  # the same class: settings another torch release added or
+            # dropped are filled in by the optimizer's own load_state_dict
+        old_keys, new_keys = set(old) - _GROUP_BOOKKEEPING, set(new) - _GROUP_BOOKKEEPING
+        if old_keys != new_keys:  # e.g. SGD's momentum where Adam needs betas
+            extra, lacking = sorted(old_keys - new_keys), sorted(new_keys - old_keys)
+            return (f"its optimizer was not {name} (" + "; ".join(
+                f"{what}: {_some(keys)}" for what, keys in (
+                    (f"settings {name} does not have", extra),
+                    (f"missing {name} settings", lacking)) if keys) + ")")
+    return None
+
+
+def _progress_damage(ckpt: Dict[str, Any], trainer) -> Optional[str]:
+    """What is malformed in the epoch, history, random states or board (None: all fine)."""
+    epoch = ckpt["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        return f"its epoch is {epoch!r}, not a count of epochs"
+    history = ckpt["history"]
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        return "its history is not a list of per-epoch records"
+    board = ckpt.get("board")
+    if board is not None and not (isinstance(board, dict) and all(
+            isinstance(v, (list, tuple)) for v in board.values())):
+        return "its board curves are not a dict of lists"
+    if not isinstance(ckpt.get("generators", []), (list, tuple)):
+        return "its data generator states are not a list"
+    if not isinstance(ckpt.get("scheduler"), (dict, type(None))):
+        return "its scheduler entry is not a state_dict"
+    # Restoring the random states is the exact test of their structure; try
+    # it now and put the current states back, so that nothing changes yet.
+    current = get_rng_state()
+    generators = [(g, g.get_state()) for g in trainer.generators()]
+    try:
+        set_rng_state(ckpt["rng"])
+        for (gen, _), state in zip(generators, ckpt.get("generators", [])):
+            gen.set_state(state)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        return f"its random states cannot be restored ({type(e).__name__}: {e})"
+    finally:
+        set_rng_state(current)
+        for gen, state in generators:
+            gen.set_state(state)
+    return None
 
 
 class ResumeWarning(UserWarning):
@@ -91,6 +195,7 @@ class Checkpointer:
         # Everything is read to the CPU: load_state_dict copies weights and
         # optimizer state to the model's device; RNG states must stay on the CPU.
         ckpt = load_checkpoint(path, map_location="cpu", required=REQUIRED_KEYS)
+        self._check_fits(ckpt, trainer, path)  # before anything is loaded
         self._compare(ckpt, trainer, path)
         trainer.model.load_state_dict(ckpt["model"])
         trainer.optim.load_state_dict(ckpt["optimizer"])
@@ -109,6 +214,23 @@ class Checkpointer:
         if trainer.rank == 0:
             print(f"Resuming from {path}: {ckpt['epoch']} of {trainer.max_epochs} epochs done.")
         return ckpt["epoch"]
+
+    @staticmethod
+    def _check_fits(ckpt: Dict[str, Any], trainer, path: str) -> None:
+        foreign = (_model_mismatch(ckpt["model"], trainer.model)
+                   or _optimizer_mismatch(ckpt["optimizer"], ckpt.get("optimizer_class"),
+                                          trainer.optim))
+        if foreign:
+            raise CheckpointError(
+                f"cannot resume from {path}: {foreign}. Resume with the model and the "
+                "optimizer of the run that wrote it, or call fit without resume= to start "
+                "a new run. Nothing was loaded.")
+        damage = _progress_damage(ckpt, trainer)
+        if damage:
+            raise CheckpointError(
+                f"cannot resume from {path}: {damage}; the file is damaged or was not "
+                "written by d2lmini's Trainer. Resume from another checkpoint, or call fit "
+                "without resume= to start a new run. Nothing was loaded.")
 
     @staticmethod
     def _compare(ckpt: Dict[str, Any], trainer, path: str) -> None:
@@ -134,6 +256,7 @@ class Checkpointer:
         """What a checkpoint holds: weights, optimizer, progress, settings, randomness."""
         scheduler = trainer.scheduler
         return {"model": trainer.model.state_dict(), "optimizer": trainer.optim.state_dict(),
+                "optimizer_class": type(trainer.optim).__name__,  # checked on resume
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": trainer.epoch + 1, "history": list(trainer.history),
                 "train_batch_idx": trainer.train_batch_idx,

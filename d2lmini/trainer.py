@@ -6,10 +6,13 @@ The loop is :meth:`Trainer.fit_epoch`. Around it, one module per idea:
 :mod:`~d2lmini.checkpointing` (save, resume), :mod:`~d2lmini.distributed`
 (torchrun) and :mod:`~d2lmini.optimizers` (``configure_optimizers``).
 
-Determinism: on the CPU, runs with the same ``seed`` are bit-identical, and a
-resumed run ends exactly like an uninterrupted one (each epoch reseeds torch,
-``random``, NumPy and the data generators; checkpoints keep every random
-state). On CUDA, cuDNN and bf16 change the last bits from run to run unless
+Determinism: on the CPU, runs with the same ``seed`` that start from the same
+weights are bit-identical, and a resumed run ends exactly like an
+uninterrupted one (each epoch reseeds torch, ``random``, NumPy and the data
+generators; checkpoints keep every random state). The seed does not touch
+weights the model already has: call ``d2l.seed_everything(seed)`` before
+building the model for repeatable initial weights. On CUDA, cuDNN and bf16
+change the last bits from run to run unless
 ``torch.use_deterministic_algorithms(True)`` is set.
 """
 import os
@@ -22,7 +25,7 @@ from torch import nn
 from . import devices
 from . import distributed as dist_utils
 from .board import in_notebook
-from .checkpoint import seed_everything
+from .checkpoint import SEED_MAX, check_seed, seed_everything
 from .checkpointing import Checkpointer, generators_of
 from .checks import check_non_negative_number, check_positive_int
 from .compiling import compile_model
@@ -46,8 +49,13 @@ class Trainer(HyperParameters):
     """Fit a :class:`~d2lmini.Module` to a data module, the book's way.
 
     ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)`` is the book's
-    signature; the keywords add: ``seed`` (reseed at the start and every
-    epoch), ``device`` (overrides ``num_gpus``; no GPU: a warning and the
+    signature; the keywords add: ``seed`` (an int from -2**63 to 2**64 - 1;
+    torch, ``random``, NumPy and the data's generators are reseeded with it
+    at the start of every epoch, which fixes the batch order, dropout masks,
+    random augmentations and the first weights of lazy layers, created at the
+    first batch; weights the model already has are kept, so for repeatable
+    initial weights call ``d2l.seed_everything(seed)`` before building the
+    model), ``device`` (overrides ``num_gpus``; no GPU: a warning and the
     CPU), ``channels_last`` (NHWC for 2-d convolutions: ``True``, ``False``
     or ``"auto"``, the rule of :func:`~d2lmini.layout.channels_last_pays`
     applied to the first batch), ``compile`` (``torch.compile`` the model;
@@ -80,8 +88,8 @@ class Trainer(HyperParameters):
         check_positive_int("max_epochs", max_epochs)
         check_positive_int("num_gpus", num_gpus, minimum=0)
         check_non_negative_number("gradient_clip_val", gradient_clip_val)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"seed must be an int or None, got {seed!r}")
+        if seed is not None:
+            check_seed(seed)  # now, not as an overflow inside torch at fit time
         for name in ("checkpoint_every", "sync_every") + (
                 ("check_finite_every",) if check_finite_every is not None else ()):
             check_positive_int(name, getattr(self, name))
@@ -217,6 +225,7 @@ class Trainer(HyperParameters):
                 with self.precision.autocast():
                     loss = model.training_step(batch)
                 self.guard.check_loss(loss, step)
+                self.guard.check_statistics(step)
                 self.optim.zero_grad()
                 loss.backward()
                 self._average_gradients()
@@ -274,9 +283,12 @@ class Trainer(HyperParameters):
         if self._distributed:  # all ranks must shuffle alike
             self.seed = dist_utils.agree_on_seed(self.seed)
         if self.seed is not None:
-            seed_everything(self.seed + epoch)
+            seed = self.seed + epoch
+            if seed > SEED_MAX:  # past torch's 64 bits: the same seed, written negative
+                seed -= 2**64
+            seed_everything(seed)
             for gen in self.generators():
-                gen.manual_seed(self.seed + epoch)
+                gen.manual_seed(seed)
 
     def generators(self) -> List[torch.Generator]:
         """The data's random generators (reseeded every epoch, checkpointed)."""

@@ -121,3 +121,26 @@ def test_resume_from_a_checkpoint_mapped_to_the_gpu(tmp_path):
     history = d2l.Trainer(max_epochs=2, seed=2, progress=False, device="cuda").fit(
         make_model(), SyntheticData(n=200), resume=path)
     assert len(history) == 2
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_checkpoints_get_the_mode_open_would_give(tmp_path, umask):
+    """Not mkstemp's 0o600: with umask 022 teammates can read a shared checkpoint."""
+    old = os.umask(umask)
+    try:
+        path = str(tmp_path / "runs" / "c.pt")
+        d2l.Trainer(max_epochs=1, progress=False, checkpoint_path=path).fit(
+            make_model(), SyntheticData(n=200))
+        ckpt_mod.save_checkpoint({"epoch": 2}, path)  # replacing keeps the rule
+        fd, plain = ckpt_mod.open_temp_file(str(tmp_path), ".x-", ".tmp")
+        os.close(fd)
+        with open(tmp_path / "by-open", "w"):
+            pass
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    assert os.stat(tmp_path / "by-open").st_mode & 0o777 == expected
+    assert os.stat(path).st_mode & 0o777 == expected
+    assert os.stat(plain).st_mode & 0o777 == expected
+    assert os.stat(tmp_path / "runs" / "c-board.png").st_mode & 0o777 == expected  # the curves too
+    assert sorted(os.listdir(tmp_path / "runs")) == ["c-board.png", "c.pt"]  # no temp left

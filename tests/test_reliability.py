@@ -1,4 +1,5 @@
 """Interrupts, checkpoints (atomic, resumable), divergence stop."""
+import math
 import os
 import signal
 import subprocess
@@ -223,6 +224,92 @@ def test_finite_loss_with_nan_gradient_is_never_applied(check_every):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     if check_every == 1:  # the bad update never happened
         assert all(torch.equal(a, b) for a, b in zip(model.parameters(), model.before))
+
+
+class HugeInputAt(Recording):
+    """At training batch ``bad`` the inputs are scaled by 1e30: batch norm's
+    running variance overflows to inf while its normalised output, and so the
+    loss, stays finite."""
+
+    def __init__(self, bad: int, **kwargs):
+        super().__init__(**kwargs)
+        self.bad, self.calls = bad, 0
+
+    def training_step(self, batch):
+        self.calls += 1
+        if self.calls == self.bad - 1:
+            self.window_start = (params(self), [b.clone() for b in self.buffers()])
+        if self.calls == self.bad:
+            batch = [batch[0] * 1e30, batch[1]]
+        loss = super().training_step(batch)
+        assert torch.isfinite(loss)
+        return loss
+
+
+@pytest.mark.parametrize("check_every", [1, 2])
+def test_non_finite_batch_norm_statistics_stop_like_a_nan_loss(check_every):
+    model = make_model(cls=HugeInputAt, bad=4)
+    trainer = d2l.Trainer(max_epochs=1, progress=False, check_finite_every=check_every)
+    with pytest.raises(d2l.DivergenceError,
+                       match="batch 4: a batch-norm running mean or variance was inf") as info:
+        trainer.fit(model, InOrder(n=400))
+    assert info.value.source == "statistics" and info.value.batch == 4
+    # the same restore as for a bad loss: the step before, or the window's start
+    weights, buffers = model.before if check_every == 1 else model.window_start
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), weights))
+    assert all(torch.equal(a, b) for a, b in zip(model.buffers(), buffers))
+
+
+def test_other_buffers_may_hold_inf_on_purpose():
+    """Only norm layers' statistics are watched: a mask buffer of -inf is fine."""
+    model = make_model(cls=BNMLP)
+    model.net[0].register_buffer("mask", torch.full((32,), float("-inf")))
+    history = d2l.Trainer(max_epochs=1, progress=False).fit(model, SyntheticData(n=200))
+    assert math.isfinite(history[-1]["train_loss"])
+
+
+class ConvBN(d2l.Classifier):
+    def __init__(self, lr: float):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+            torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10))
+
+
+class Images:
+    def __init__(self, n: int = 64):
+        g = torch.Generator().manual_seed(0)
+        self.X = torch.randn(n, 1, 12, 12, generator=g)
+        self.y = torch.randint(0, 10, (n,), generator=g)
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.X, self.y), 16, shuffle=True)
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(self.X, self.y), 16)
+
+
+@pytest.mark.parametrize("check_every", [1, 2])
+def test_a_huge_learning_rate_never_leaves_or_saves_a_nan_model(tmp_path, check_every):
+    """The review's ResNet at lr=1e6, scaled down: the loss stayed finite while
+    the running variances became inf, and the checkpoint predicted NaN. (At
+    lr=1e3 this model goes wrong in epoch 2, after a checkpoint was written.)"""
+    path = str(tmp_path / "c.pt")
+    model = make_model(cls=ConvBN, lr=1e3)
+    trainer = d2l.Trainer(max_epochs=3, seed=0, progress=False, checkpoint_path=path,
+                          check_finite_every=check_every)
+    with pytest.raises(d2l.DivergenceError):
+        trainer.fit(model, Images())
+    assert all(math.isfinite(r["val_loss"]) for r in trainer.history)
+    saved = [ckpt_mod.load_checkpoint(path)["model"]] if os.path.exists(path) else []
+    for state in [model.state_dict()] + saved:
+        assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+        model.load_state_dict(state)
+        model.eval()
+        with torch.no_grad():
+            assert torch.isfinite(model(Images().X)).all()
 
 
 SCRIPT = textwrap.dedent("""

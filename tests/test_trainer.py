@@ -90,6 +90,125 @@ def test_seeded_runs_identical():
     assert losses(h) != runs[0][0]
 
 
+class FirstWeights(MLP):
+    """Remembers its weights as the first training step sees them."""
+
+    def training_step(self, batch):
+        if not hasattr(self, "first"):
+            self.first = [p.detach().clone() for p in self.parameters()]
+        return super().training_step(batch)
+
+
+def test_the_seed_keeps_the_weights_a_model_already_has():
+    """fit never re-initialises: the weights may have been loaded."""
+    model = make_model(seed=1, cls=FirstWeights)
+    built = [p.detach().clone() for p in model.parameters()]
+    d2l.Trainer(max_epochs=1, seed=0, progress=False).fit(model, SyntheticData(n=200))
+    assert all(torch.equal(a, b) for a, b in zip(model.first, built))
+
+
+def test_seed_everything_before_building_makes_runs_repeatable():
+    """The documented recipe: seed, build, fit with the same seed."""
+    def run(disturb):
+        torch.manual_seed(disturb)  # whatever ran before in the process
+        d2l.seed_everything(0)
+        model = MLP()
+        return losses(d2l.Trainer(max_epochs=1, seed=0, progress=False).fit(
+            model, SyntheticData(n=200)))
+    assert run(1) == run(2)
+
+
+@pytest.mark.parametrize("seed", [2**64 - 1, -2**63, -1])
+def test_seeds_at_the_ends_of_torchs_range_train(seed):
+    """seed + epoch past 2**64 - 1 wraps to the same 64-bit seed torch would use."""
+    history = d2l.Trainer(max_epochs=2, seed=seed, progress=False).fit(
+        make_model(), SyntheticData(n=200, generator=True))
+    assert len(history) == 2 and all(math.isfinite(r["train_loss"]) for r in history)
+
+
+class LazyCNN(d2l.Classifier):
+    """The review's model: lazy layers that no dry run has initialised."""
+
+    def __init__(self, lr=0.1, net=None):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net or nn.Sequential(
+            nn.LazyConv2d(8, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LazyLinear(10))
+
+
+class TinyImages:
+    def __init__(self, n=64, batch_size=16):
+        g = torch.Generator().manual_seed(0)
+        self.X = torch.randn(n, 1, 12, 12, generator=g)
+        self.y = torch.randint(0, 10, (n,), generator=g)
+        self.batch_size = batch_size
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(self.X, self.y), self.batch_size, shuffle=True)
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(self.X, self.y), self.batch_size)
+
+
+@pytest.mark.parametrize("check_every", [1, 3])
+def test_lazy_layers_train_without_a_dry_run(check_every):
+    runs = []
+    for _ in range(2):
+        model = LazyCNN()
+        history = d2l.Trainer(max_epochs=2, seed=4, progress=False,
+                              check_finite_every=check_every).fit(model, TinyImages())
+        runs.append(losses(history))
+    assert all(math.isfinite(r[0]) for r in runs[0])
+    assert runs[0] == runs[1]  # the seed fixes the weights lazy layers create
+    assert not any(nn.parameter.is_lazy(t) for t in model.state_dict().values())
+
+
+class LazyNaNInput(LazyCNN):
+    """NaN images at training batch ``bad``; keeps the lazily created weights
+    as they were after the first forward pass (before any update)."""
+
+    def __init__(self, bad):
+        super().__init__()
+        self.bad, self.calls = bad, 0
+
+    def training_step(self, batch):
+        self.calls += 1
+        if self.calls == self.bad:
+            batch = [torch.full_like(batch[0], float("nan")), batch[1]]
+        loss = super().training_step(batch)
+        if self.calls == 1:
+            self.first = {k: p.detach().clone() for k, p in self.named_parameters()}
+        return loss
+
+
+@pytest.mark.parametrize("check_every, bad", [(1, 1), (3, 2)])
+def test_divergence_in_the_first_steps_of_a_lazy_model_leaves_no_nan(check_every, bad):
+    """Lazy tensors are created inside the first window: their first weights
+    are restored and their batch-norm statistics start again from 0 and 1."""
+    model = LazyNaNInput(bad)
+    with pytest.raises(d2l.DivergenceError, match=f"batch {bad}: the loss was NaN"):
+        d2l.Trainer(max_epochs=1, progress=False, check_finite_every=check_every).fit(
+            model, TinyImages())
+    assert all(torch.equal(p, model.first[k]) for k, p in model.named_parameters())
+    bn = model.net[1]
+    assert torch.equal(bn.running_mean, torch.zeros(8))
+    assert torch.equal(bn.running_var, torch.ones(8)) and bn.num_batches_tracked == 0
+
+
+@pytest.mark.parametrize("check_every", [1, 3])
+def test_the_published_d2l_residual_trains(check_every):
+    """d2l's own lazy Residual block (the reference package) in our Trainer."""
+    d2l_ref = pytest.importorskip("d2l.torch")
+    net = nn.Sequential(d2l_ref.Residual(8), d2l_ref.Residual(16, use_1x1conv=True, strides=2),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LazyLinear(10))
+    history = d2l.Trainer(max_epochs=1, seed=0, progress=False,
+                          check_finite_every=check_every).fit(LazyCNN(net=net), TinyImages())
+    assert math.isfinite(history[-1]["train_loss"])
+
+
 def test_seed_reaches_loader_generator():
     runs = [losses(d2l.Trainer(max_epochs=1, seed=5, progress=False).fit(
         make_model(), SyntheticData(n=400, generator=True))) for _ in range(2)]
@@ -112,6 +231,8 @@ def test_num_gpus_falls_back_to_cpu_with_a_warning(capsys, monkeypatch):
     (dict(max_epochs=1, device="gpu7"), "gpu7"),
     (dict(max_epochs=1, checkpoint_every=0), "checkpoint_every"),
     (dict(max_epochs=1, seed="x"), "seed"),
+    (dict(max_epochs=1, seed=2**70), r"seed must be an int from -2\*\*63 to 2\*\*64 - 1"),
+    (dict(max_epochs=1, seed=-2**63 - 1), r"seed .* got -9223372036854775809"),
 ])
 def test_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
