@@ -1,13 +1,17 @@
 """A live plot of training curves that works in Jupyter and in scripts."""
+import atexit
 import io
 import os
+import sys
 import tempfile
 import time
 import warnings
 from typing import Dict, List, Optional, Sequence
 
 from matplotlib.figure import Figure
+from tqdm import tqdm
 
+from .checkpoint import open_temp_file
 from .hyperparameters import HyperParameters
 
 __all__ = ["ProgressBoard", "in_notebook", "run_directory", "BoardWarning"]
@@ -23,6 +27,36 @@ class BoardWarning(UserWarning):
 def run_directory() -> str:
     """A new directory for one run's files, under :data:`RUNS_ROOT`."""
     return tempfile.mkdtemp(prefix="d2lmini-run-", dir=RUNS_ROOT)
+
+
+# Boards holding points that the throttle has not drawn yet. They are drawn
+# after the Jupyter cell that drew them has run, or when a script's
+# interpreter exits, so a board used on its own (no Trainer calling flush)
+# still ends with every point. Held strongly, like a file's unwritten
+# buffer: a board dropped before the exit must still draw its last points
+# (a weak reference would lose them); a board leaves the set once drawn.
+_undrawn: set = set()
+_hooks_installed = False
+
+
+def flush_undrawn_boards() -> None:
+    """Draw every board that holds points not drawn yet (what runs at exit)."""
+    for board in list(_undrawn):
+        board.flush()
+
+
+def _install_hooks() -> None:
+    """Once per process: flush undrawn boards after each Jupyter cell
+    (as matplotlib's inline backend shows its figures), else at exit."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    if in_notebook():
+        from IPython import get_ipython
+        get_ipython().events.register("post_execute", flush_undrawn_boards)
+    else:
+        atexit.register(flush_undrawn_boards)
 
 
 def in_notebook() -> bool:
@@ -42,10 +76,13 @@ class ProgressBoard(HyperParameters):
     display handle. Elsewhere it is written to ``save_path`` (by default
     ``board.png`` in a new run directory, whose path is printed; a
     ``Trainer`` with a ``checkpoint_path`` puts it beside the checkpoint).
-    Either way the figure is drawn at most every ``save_every`` seconds and
-    whenever :meth:`flush` is called, so drawing costs training little time.
-    The file is written to a temporary file and renamed into place; a
-    failure to save is a :class:`BoardWarning`, never an error.
+    Either way the figure is drawn at the first point, then at most every
+    ``save_every`` seconds, so drawing costs training little time, and
+    whenever :meth:`flush` is called (the Trainer does at the end of
+    ``fit``). Points the throttle held back are drawn after the Jupyter cell
+    ends, or when the script exits. The file is written to a temporary
+    file and renamed into place, its directory created if needed; a failure
+    to save is one :class:`BoardWarning` per board, never an error.
     """
 
     def __init__(self, xlabel: Optional[str] = None, ylabel: Optional[str] = None,
@@ -59,8 +96,9 @@ class ProgressBoard(HyperParameters):
         self.data: Dict[str, List[tuple]] = {}
         self._lines = {}
         self._handle = None
-        self._last_render = time.monotonic()
+        self._last_render: Optional[float] = None  # never drawn: draw the first point now
         self._announced = False
+        self._warned = False
 
     def draw(self, x, y, label: str, every_n: int = 1) -> None:
         """Add point (x, y) to the curve ``label``; plot the mean of every n."""
@@ -74,6 +112,8 @@ class ProgressBoard(HyperParameters):
         self.data[label].append((sum(xs) / len(xs), sum(ys) / len(ys)))
         points.clear()
         if self.display:
+            _undrawn.add(self)
+            _install_hooks()
             self._render(force=False)
 
     def flush(self) -> None:
@@ -114,9 +154,11 @@ class ProgressBoard(HyperParameters):
 
     def _render(self, force: bool) -> None:
         now = time.monotonic()
-        if not force and now - self._last_render < self.save_every:
+        if (not force and self._last_render is not None
+                and now - self._last_render < self.save_every):
             return
         self._last_render = now
+        _undrawn.discard(self)
         self._update_lines()
         if in_notebook():
             from IPython import display
@@ -136,20 +178,36 @@ class ProgressBoard(HyperParameters):
         try:
             self._save(path)
         except (OSError, ValueError, RuntimeError) as e:
-            warnings.warn(f"ProgressBoard could not save {path}: {e}. Training goes on; the "
-                          "curves stay in board.data.", BoardWarning, stacklevel=2)
+            if not self._warned:  # once per board: a long run would warn every few seconds
+                self._warned = True
+                # The reason without file names (no temporary name), so the
+                # text is the same at every attempt and warning filters dedupe it.
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                with tqdm.external_write_mode(file=sys.stderr):  # its own line, not in a bar
+                    warnings.warn(f"ProgressBoard could not save {path}: {reason}. Drawing "
+                                  "(and training) goes on, the curves stay in board.data; "
+                                  "this board does not warn again.", BoardWarning, stacklevel=3)
             return
         if not self._announced:
-            print(f"ProgressBoard: not in Jupyter, saving the curves to {path}")
             self._announced = True
+            # tqdm.write clears a running progress bar, prints, and redraws the
+            # bar, so the message gets its own line in a terminal.
+            tqdm.write(f"ProgressBoard: not in Jupyter, saving the curves to {path}")
 
     def _save(self, path: str) -> None:
-        """Write the figure to ``path`` atomically (never through a link there)."""
+        """Write the figure to ``path`` atomically (never through a link there),
+        creating its directory as ``checkpoint_path`` does."""
         fmt = os.path.splitext(path)[1][1:].lower()
         if fmt not in self.fig.canvas.get_supported_filetypes():
             raise ValueError(f"unsupported file extension {fmt!r}; use .png, .svg or .pdf")
-        fd, tmp = tempfile.mkstemp(prefix=".board-", suffix=f".{fmt}",
-                                   dir=os.path.dirname(path))
+        directory = os.path.dirname(path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as e:
+            raise OSError(e.errno, f"cannot create the directory {directory} "
+                                   f"({e.strerror})") from e
+        # A picture others may read, like any file the user writes (not 0600).
+        fd, tmp = open_temp_file(directory or ".", prefix=".board-", suffix=f".{fmt}")
         try:
             with os.fdopen(fd, "wb") as f:
                 self.fig.savefig(f, format=fmt)

@@ -77,7 +77,10 @@ class FashionMNIST(DataModule):
     gives the shuffle its own generator, ``device`` keeps the uint8 images
     there (batches then come out on that device), and ``download=False``
     never touches the network. An explicit ``root`` must hold the files (or
-    receive torchvision's download); see :func:`find_fashion_mnist`.
+    receive torchvision's download); see :func:`find_fashion_mnist`. Batches
+    are cut as the book's ``DataLoader`` cuts them (the last, short batch is
+    kept); a training set of one image, a lone batch the Trainer would skip,
+    is a ``ValueError`` from :meth:`train_dataloader`.
     """
 
     def __init__(self, batch_size: int = 64, resize: Size = (28, 28),
@@ -120,6 +123,14 @@ class FashionMNIST(DataModule):
 
     def get_dataloader(self, train: bool):
         data = self.train if train else self.val
+        if train and len(data) < 2:
+            # The book's loader keeps the last, short batch (no drop_last), so
+            # one image is one batch of one, which the Trainer skips (batch norm
+            # cannot train on a single example): an epoch would train nothing.
+            raise ValueError(
+                f"the training set has {len(data)} image(s) (batch_size={self.batch_size}), "
+                "too few for a training batch: a batch of one image is skipped, as "
+                "batch norm needs two. Use num_train=2 or more (or leave it out).")
         if isinstance(data, ImageSplit):
             return BatchLoader(data, self.batch_size, shuffle=train, generator=self.generator)
         # Book code may swap in another dataset (e.g. a Subset): load it the book's way.

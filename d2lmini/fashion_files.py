@@ -66,15 +66,40 @@ def _download(root: Path) -> None:
 
 
 def _try_download(root: Path) -> Tuple[Optional[Path], str]:
-    """(the directory with the files, or None; what happened)."""
+    """(the directory with the files, or None; what happened).
+
+    A failed attempt leaves no directories behind that it created (torchvision
+    makes ``root/FashionMNIST/raw`` before it downloads): a mistyped root
+    must not litter the working directory.
+    """
+    target = root / TORCHVISION_SUBDIR
+    # Deepest first; the ones that do not exist yet are the attempt's to remove.
+    created = [d for d in (target, *target.parents) if not os.path.lexists(d)]
     try:
         _download(root)
     except Exception as e:  # network, mirrors, disk: all reported by the caller
+        _remove_empty(created)
         return None, f"download failed: {type(e).__name__}: {e}"
-    target = root / TORCHVISION_SUBDIR
     if _missing(target):
+        _remove_empty(created)
         return None, "download finished without the four files"
     return target, "downloaded"
+
+
+def _remove_empty(directories: List[Path]) -> None:
+    """Remove ``directories`` (deepest first) while they are empty.
+
+    Only empty ones: a file in them may be another process's download into
+    the same place, so a directory holding anything stays, and so do the
+    directories above it.
+    """
+    for d in directories:
+        try:
+            d.rmdir()
+        except FileNotFoundError:  # never made (the attempt failed before)
+            continue
+        except OSError:  # not empty, or not ours to remove
+            return
 
 
 def _in_root(root: Path, download: bool) -> Path:

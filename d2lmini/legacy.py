@@ -133,7 +133,9 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     net.to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     loss = nn.CrossEntropyLoss()
-    board = ProgressBoard(xlabel="epoch", xlim=[1, num_epochs])
+    # The book's limits start at epoch 1; one epoch would make them [1, 1], an
+    # empty range (matplotlib warns), so it shows that epoch, from 0 to 1.
+    board = ProgressBoard(xlabel="epoch", xlim=[1, num_epochs] if num_epochs > 1 else [0, 1])
     timer, num_batches = Timer(), len(train_iter)
     train_l = train_acc = test_acc = float("nan")
     metric = Accumulator(3)

@@ -74,6 +74,11 @@ class BatchLoader:
             self._fetch = lambda idx: tuple(t[idx] for t in tensors)
             self._device = tensors[0].device
         self.shuffle, self.generator, self.drop_last = shuffle, generator, drop_last
+        if drop_last and len(self.dataset) < batch_size:  # no batch at all, not an empty epoch
+            raise ValueError(
+                f"drop_last=True with {len(self.dataset)} example(s) and batch_size="
+                f"{batch_size} gives no batch: use a smaller batch_size, more "
+                "examples, or drop_last=False")
 
     def __len__(self) -> int:
         n = len(self.dataset)

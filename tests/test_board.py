@@ -1,10 +1,19 @@
 """ProgressBoard outside Jupyter: averaging, PNG output, display=False."""
+import contextlib
+import io
 import os
+import subprocess
+import sys
+import warnings
 
+import matplotlib.image
+import numpy as np
 import pytest
 import torch
+from tqdm import tqdm
 
 import d2lmini as d2l
+import d2lmini.board
 from helpers import SyntheticData, make_model
 
 
@@ -65,6 +74,34 @@ def test_trainer_in_a_jupyter_kernel(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no picture file anywhere near
 
 
+def test_a_board_on_its_own_in_a_jupyter_cell_shows_every_point(tmp_path):
+    """The throttle holds points back; the board shows them once the cell has
+    run (as matplotlib's inline backend shows its figures)."""
+    import nbformat
+    from nbclient import NotebookClient
+    loop = ("import numpy as np\n"
+            "import d2lmini as d2l\n"
+            "board = d2l.ProgressBoard('x')\n"
+            "for x in np.arange(0, 10, 0.1):\n"
+            "    board.draw(x, np.sin(x), 'sin', every_n=2)\n"
+            "    board.draw(x, np.cos(x), 'cos', every_n=10)")
+    final = ("import base64, io\n"
+             "buf = io.BytesIO()\n"
+             "board.fig.savefig(buf, format='png')\n"
+             "print(len(board._lines['sin'].get_xdata()), len(board._lines['cos'].get_xdata()))\n"
+             "print(base64.b64encode(buf.getvalue()).decode())")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(loop),
+                                         nbformat.v4.new_code_cell(final)])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    images = [o["data"]["image/png"] for o in nb.cells[0].outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1  # one figure, updated in place
+    counts, png = nb.cells[1].outputs[0]["text"].split("\n")[:2]
+    assert counts == "50 10"
+    assert images[0].replace("\n", "") == png  # what is shown is the figure of every point
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_trainer_names_a_run_directory_and_leaves_the_cwd_alone(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     model = make_model()
@@ -76,15 +113,53 @@ def test_trainer_names_a_run_directory_and_leaves_the_cwd_alone(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["missing/dir/b.png", "a_file/b.png", "b.xyz"])
-def test_a_picture_that_cannot_be_saved_never_stops_training(tmp_path, where):
+@pytest.mark.parametrize("where, reason", [
+    ("a_file/b.png", "cannot create the directory"), ("b.xyz", "unsupported file extension")])
+def test_a_picture_that_cannot_be_saved_never_stops_training(tmp_path, where, reason):
     (tmp_path / "a_file").write_text("")
     model = make_model()
     model.board.save_path = str(tmp_path / where)
-    with pytest.warns(d2l.BoardWarning, match="could not save"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # count every warning the board emits
         history = d2l.Trainer(max_epochs=2, progress=False).fit(model, SyntheticData(n=200))
     assert len(history) == 2 and len(model.board.data["val_loss"]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+    # One warning per board however many drawings failed, naming the path and
+    # the reason, never a temporary file's random name.
+    board_warnings = [w for w in caught if issubclass(w.category, d2l.BoardWarning)]
+    assert len(board_warnings) == 1
+    msg = str(board_warnings[0].message)
+    assert f"could not save {tmp_path / where}: " in msg and reason in msg
+    assert ".board-" not in msg
+
+
+def test_a_missing_directory_is_created(tmp_path):
+    path = tmp_path / "plots" / "deeper" / "curves.png"
+    board = d2l.ProgressBoard(save_path=str(path), save_every=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no BoardWarning
+        for i in range(3):
+            board.draw(i, float(i), "loss")
+        board.flush()
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert os.listdir(path.parent) == ["curves.png"]
+
+
+def test_a_failing_board_warns_the_same_text_once(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    board = d2l.ProgressBoard(save_path=str(tmp_path / "a_file" / "b.png"), save_every=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(20):
+            board.draw(i, float(i), "loss")
+        board.flush()
+    assert [w.category for w in caught] == [d2l.BoardWarning]
+    # A second board warns again, with the same text as the first: Python's
+    # "default" filter would show it once per place.
+    other = d2l.ProgressBoard(save_path=str(tmp_path / "a_file" / "b.png"))
+    with pytest.warns(d2l.BoardWarning) as again:
+        other.draw(0, 1.0, "loss")
+    assert str(again[0].message) == str(caught[0].message)
 
 
 def test_the_picture_is_written_atomically_and_never_through_a_link(tmp_path):
@@ -117,6 +192,92 @@ def test_drawing_is_throttled(tmp_path, monkeypatch):
     monkeypatch.setattr(board, "_save", lambda path: None)
     for i in range(500):
         board.draw(i, float(i), "loss")
-    assert renders == []  # nothing drawn while points arrive quickly
+    assert renders == [1]  # the first point at once, then nothing while points arrive quickly
     board.flush()
-    assert renders == [1] and len(board.data["loss"]) == 500
+    assert renders == [1, 1] and len(board.data["loss"]) == 500
+
+
+def book_example(board):
+    """The book's example of a board used on its own (d2l.ProgressBoard('x'))."""
+    for x in np.arange(0, 10, 0.1):
+        board.draw(x, np.sin(x), "sin", every_n=2)
+        board.draw(x, np.cos(x), "cos", every_n=10)
+
+
+def test_a_board_on_its_own_saves_its_first_point_and_every_point_at_exit(tmp_path, capsys):
+    path = tmp_path / "b.png"
+    board = d2l.ProgressBoard("x", save_path=str(path))  # save_every: the default 2 s
+    saved = []  # the number of points drawn at each save
+    real_save = board._save
+    board._save = lambda p: (saved.append(sum(len(l.get_xdata()) for l in board._lines.values())),
+                             real_save(p))
+    book_example(board)
+    assert saved[0] == 1 and path.exists()  # the file exists from the first point on
+    # What the interpreter runs at exit (atexit) when nothing called flush():
+    d2lmini.board.flush_undrawn_boards()
+    assert saved[-1] == 50 + 10  # every averaged point is in the final picture
+    out = capsys.readouterr().out
+    assert out.count("saving the curves to") == 1 and str(path) in out
+    d2lmini.board.flush_undrawn_boards()  # nothing left to draw: no new picture
+    assert saved[-1] == 60 and len(saved) == len(set(range(len(saved))))
+
+
+def test_a_script_with_a_board_on_its_own_leaves_the_complete_png(tmp_path):
+    script = tmp_path / "sines.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import d2lmini as d2l, d2lmini.board\n"
+        f"d2lmini.board.RUNS_ROOT = {str(tmp_path)!r}\n"
+        "board = d2l.ProgressBoard('x')\n"  # the book's code, as it is
+        "for x in np.arange(0, 10, 0.1):\n"
+        "    board.draw(x, np.sin(x), 'sin', every_n=2)\n"
+        "    board.draw(x, np.cos(x), 'cos', every_n=10)\n"
+        "del board\n")  # a board that is gone still draws its last points
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("saving the curves to") == 1, run.stdout
+    path = run.stdout.split("saving the curves to ")[1].split()[0]
+    assert os.path.dirname(os.path.dirname(path)) == str(tmp_path)
+    # The picture is the one of all the points, drawn at exit.
+    reference = d2l.ProgressBoard("x", save_path=str(tmp_path / "reference.png"))
+    book_example(reference)
+    reference.flush()
+    picture = matplotlib.image.imread(path)
+    assert picture.shape == matplotlib.image.imread(tmp_path / "reference.png").shape
+    assert np.array_equal(picture, matplotlib.image.imread(tmp_path / "reference.png"))
+
+
+def test_the_board_message_gets_its_own_line_under_a_progress_bar(tmp_path):
+    """In a terminal the bar (stderr) and the message (stdout) share the screen:
+    the message must start a line, not continue the bar's."""
+    model = make_model()
+    model.board.save_path = str(tmp_path / "b.png")
+    model.board.save_every = 0  # draw at every point, while the bar is on screen
+    screen = io.StringIO()
+    with contextlib.redirect_stdout(screen), contextlib.redirect_stderr(screen):
+        d2l.Trainer(max_epochs=1, progress=True).fit(model, SyntheticData(n=200))
+    out = screen.getvalue()
+    at = out.index("ProgressBoard: not in Jupyter")
+    assert "epoch 1/1" in out[:at]  # the bar was on screen before the message
+    assert out[at - 1] in "\r\n" and out[at:].split("\n")[0].endswith("b.png")
+
+
+def test_a_board_warning_gets_its_own_line_under_a_progress_bar(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    screen = io.StringIO()
+    # Show warnings as Python does by default (pytest records them instead).
+    monkeypatch.setattr(warnings, "showwarning", lambda message, category, filename, lineno,
+                        file=None, line=None: sys.stderr.write(
+                            warnings.formatwarning(message, category, filename, lineno, line)))
+    board = d2l.ProgressBoard(save_path=str(tmp_path / "a_file" / "b.png"))
+    with contextlib.redirect_stderr(screen), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        bar = tqdm(total=10, desc="epoch 1/1")
+        bar.update(3)
+        board.draw(0, 1.0, "loss")
+        bar.close()
+    out = screen.getvalue()
+    at = out.index("BoardWarning")
+    line_start = max(out.rfind("\n", 0, at), out.rfind("\r", 0, at)) + 1
+    assert "epoch 1/1" in out[:line_start] and "epoch" not in out[line_start:at]

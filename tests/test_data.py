@@ -521,3 +521,99 @@ def test_text_labels_and_visualize(data):
     axes = d2l.show_images(batch[0][:1], 1, 1, titles=["x"])  # (C, H, W) and 1x1 grid
     assert axes[0].get_images()[0].get_array().shape == (28, 28)
     plt.close("all")
+
+
+# -- a failed download leaves nothing behind -------------------------------------------
+@pytest.fixture
+def torchvision_offline(monkeypatch, tmp_path):
+    """The real download through torchvision, cut off from the network where
+    it fetches: it makes ``root/FashionMNIST/raw`` first, as it does, then fails."""
+    import urllib.error
+    import urllib.request
+
+    import torchvision.datasets.mnist as tv_mnist
+    monkeypatch.delenv(ff.ENV_VAR, raising=False)
+    monkeypatch.setattr(ff, "DEFAULT_ROOT", tmp_path / "default")
+    monkeypatch.setattr(ff, "DEBIAN_DIR", tmp_path / "debian")
+    calls = []
+
+    def offline(url, download_root, **kwargs):
+        calls.append(Path(download_root))
+        raise urllib.error.URLError("no network in the tests")
+
+    def no_urlopen(*args, **kwargs):
+        raise AssertionError("the test tried to reach the network")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", no_urlopen)
+    return calls
+
+
+def test_a_failed_download_into_a_new_root_leaves_no_directories(tmp_path, monkeypatch,
+                                                                  torchvision_offline):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    with pytest.raises(ff.DatasetNotFoundError) as info:
+        d2l.FashionMNIST(root="dtab")  # a mistyped root, relative to the cwd
+    msg = str(info.value)
+    assert "root='dtab'" in msg and "download failed" in msg and "no network in the tests" in msg
+    assert torchvision_offline[0] == Path("dtab") / "FashionMNIST" / "raw"  # torchvision made it
+    with pytest.raises(ff.DatasetNotFoundError):
+        d2l.load_data_fashion_mnist(32, root="nope/deeper")
+    assert len(torchvision_offline) == 2
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_a_failed_download_keeps_what_was_there(tmp_path, monkeypatch, torchvision_offline):
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "notes" / "todo.txt").write_text("keep")
+    with pytest.raises(ff.DatasetNotFoundError):
+        ff.find_fashion_mnist(mine)
+    assert [p.name for p in mine.iterdir()] == ["notes"]  # FashionMNIST/ went, mine/ stayed
+    assert (mine / "notes" / "todo.txt").read_text() == "keep"
+    (mine / "FashionMNIST").mkdir()  # there before the attempt: stays
+    with pytest.raises(ff.DatasetNotFoundError):
+        ff.find_fashion_mnist(mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["FashionMNIST", "notes"]
+    assert list((mine / "FashionMNIST").iterdir()) == []
+
+
+def test_a_directory_holding_a_file_is_never_removed(tmp_path, monkeypatch, isolated):
+    """A file in a new directory may be another process's download into the
+    same place: the directory and those above it stay."""
+    def half_download(root):
+        raw = Path(root) / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True)
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"half")
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(ff, "_download", half_download)
+    with pytest.raises(ff.DatasetNotFoundError, match="connection reset"):
+        ff.find_fashion_mnist(tmp_path / "new")
+    assert (tmp_path / "new" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").exists()
+
+
+# -- a training set too small to train on ------------------------------------------------
+def test_a_single_training_image_is_an_error_not_an_empty_epoch(fashion_dir):
+    d = d2l.FashionMNIST(root=fashion_dir, num_train=1, num_val=3, download=False)
+    with pytest.raises(ValueError, match=r"has 1 image\(s\) \(batch_size=64\).*num_train=2"):
+        d.train_dataloader()
+    assert len(d.val_dataloader()) == 1  # validating on few images is fine
+    model = d2l.Classifier()
+    model.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    with pytest.raises(ValueError, match="has 1 image"):  # before any training
+        d2l.Trainer(max_epochs=1, progress=False).fit(model, d)
+    # Two images are one batch, the book's way (no drop_last: the short batch is kept).
+    two = d2l.FashionMNIST(root=fashion_dir, num_train=2, download=False)
+    assert [len(y) for _, y in two.train_dataloader()] == [2]
+    assert [len(y) for _, y in d2l.FashionMNIST(batch_size=64, root=fashion_dir, num_train=70,
+                                                 download=False).train_dataloader()] == [64, 6]
+
+
+def test_drop_last_with_too_few_examples_for_one_batch_is_an_error():
+    X, y = torch.zeros(5, 2), torch.zeros(5)
+    with pytest.raises(ValueError, match=r"drop_last=True with 5 example\(s\) and batch_size=8"):
+        dm.BatchLoader((X, y), batch_size=8, drop_last=True)
+    assert len(dm.BatchLoader((X, y), batch_size=5, drop_last=True)) == 1
+    assert len(dm.BatchLoader((X, y), batch_size=8)) == 1

@@ -1,5 +1,7 @@
 """The older edition's ``train_ch6``: arguments checked before training, and a
 diverging loss stopped with the Trainer's ``DivergenceError``."""
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -124,3 +126,14 @@ def test_infinite_loss_raises_too():
     X[1] = float("inf")
     with pytest.raises(d2l.DivergenceError, match="epoch 1, batch 1"):
         d2l.train_ch6(net, [(X, y)], toy_loader(), num_epochs=1, lr=0.1, device="cpu")
+
+
+def test_one_epoch_draws_without_matplotlib_warnings():
+    """The book's limits [1, num_epochs] are empty for one epoch, and matplotlib
+    warns about identical xlims; one epoch is drawn from 0 to 1 instead."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = d2l.train_ch6(toy_net(), toy_loader(), toy_loader(seed=1), num_epochs=1,
+                               lr=0.1, device=torch.device("cpu"))
+    assert 0 <= result["test_acc"] <= 1
