@@ -131,7 +131,7 @@ class Bottleneck(nn.Module):
         return self.relu(Y + shortcut)
 
 
-# notebooks/07_resnet_family.ipynb, cell 22
+# notebooks/07_resnet_family.ipynb, cell 24
 class ResNetFamily(d2l.Classifier):
     """The ResNets of Table 1 of He et al. (2016), built from one recipe.
 
@@ -197,7 +197,7 @@ class ResNetFamily(d2l.Classifier):
         return self.net(X)
 
 
-# notebooks/07_resnet_family.ipynb, cell 24
+# notebooks/07_resnet_family.ipynb, cell 26
 RESNET_LAYERS: Dict[int, Tuple[type, List[int]]] = {
     18: (BasicBlock, [2, 2, 2, 2]),
     34: (BasicBlock, [3, 4, 6, 3]),
@@ -215,7 +215,7 @@ def resnet(depth: int, **kwargs) -> ResNetFamily:
     return ResNetFamily(block, layers, **kwargs)
 
 
-# notebooks/07_resnet_family.ipynb, cell 33
+# notebooks/07_resnet_family.ipynb, cell 35
 TORCHVISION_PREFIXES: Tuple[Tuple[str, str], ...] = (
     # (torchvision prefix, d2lmini prefix)
     ("conv1.", "net.b1.0."), ("bn1.", "net.b1.1."),
@@ -252,7 +252,7 @@ def to_torchvision_keys(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, tor
     return _rename_keys(state_dict, [(new, old) for old, new in TORCHVISION_PREFIXES])
 
 
-# notebooks/07_resnet_family.ipynb, cell 36
+# notebooks/07_resnet_family.ipynb, cell 38
 def load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
     """``load_state_dict`` that first names missing and unexpected keys.
 

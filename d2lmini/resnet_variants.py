@@ -34,6 +34,8 @@ class PreActResidual(nn.Module):
                                 stride=strides) if use_1x1conv else None)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        d2l.check_image_batch(X, self.bn1.num_features, where="PreActResidual",
+                              dtype=self.conv1.weight.dtype)
         Y = F.relu(self.bn1(X))
         shortcut = self.conv3(Y) if self.conv3 is not None else X
         Y = self.conv2(F.relu(self.bn2(self.conv1(Y))))
@@ -151,7 +153,7 @@ class CifarBlock(nn.Module):
         return F.relu(Y)
 
 
-# notebooks/09_degradation.ipynb, cell 6
+# notebooks/09_degradation.ipynb, cell 7
 class CifarNet(d2l.Classifier):
     """The paper's 6n+2-layer CIFAR network: plain or residual.
 
