@@ -149,7 +149,10 @@ class ProgressBoard(HyperParameters):
             axes.set_ylim(self.ylim)
         axes.set_xlabel(self.xlabel or "")
         axes.set_ylabel(self.ylabel or "")
-        axes.legend(loc="best")
+        # Above the axes, in one row: inside, "best" still covered a curve
+        # (the loss and accuracy curves of a fit cross the whole plot).
+        axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=max(len(self.data), 1),
+                    frameon=False, fontsize="small", handlelength=1.5, columnspacing=1.0)
         self.fig.tight_layout()
 
     def _render(self, force: bool) -> None:

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 import matplotlib.image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import numpy as np
 import pytest
 import torch
@@ -281,3 +282,19 @@ def test_a_board_warning_gets_its_own_line_under_a_progress_bar(tmp_path, monkey
     at = out.index("BoardWarning")
     line_start = max(out.rfind("\n", 0, at), out.rfind("\r", 0, at)) + 1
     assert "epoch 1/1" in out[:line_start] and "epoch" not in out[line_start:at]
+
+
+def test_legend_sits_above_the_curves(tmp_path):
+    # Inside the axes, loc="best" covered the accuracy curve of a long fit.
+    board = d2l.ProgressBoard(xlabel="epoch", xlim=[0, 10], save_path=str(tmp_path / "b.png"))
+    for x in range(1, 11):
+        for label, y in (("train_loss", 2 / x), ("val_loss", 0.3 + 0.5 / x), ("val_acc", 0.9 - 0.3 / x)):
+            board.draw(x, y, label)
+    board.flush()
+    renderer = FigureCanvasAgg(board.fig).get_renderer()  # as savefig draws it
+    legend = board.axes.get_legend().get_window_extent(renderer)
+    axes = board.axes.get_window_extent(renderer)
+    assert legend.y0 >= axes.y1 - 1  # on top of the plotting area, not inside it
+    assert board.fig.get_window_extent(renderer).contains(legend.x0, legend.y1 - 1)  # not cut off
+    assert [t.get_text() for t in board.axes.get_legend().get_texts()] == [
+        "train_loss", "val_loss", "val_acc"]
