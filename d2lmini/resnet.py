@@ -16,6 +16,8 @@ class Residual(nn.Module):
     def __init__(self, input_channels, num_channels,
                  use_1x1conv=False, strides=1):
         super().__init__()
+        # Positive sizes, and use_1x1conv=True whenever the shape changes
+        # (otherwise the input could not be added to the output).
         d2l.check_block_shapes("Residual", input_channels, num_channels, strides,
                                use_1x1conv)
         self.input_channels = input_channels
@@ -34,6 +36,7 @@ class Residual(nn.Module):
         self.bn2 = nn.BatchNorm2d(num_channels)
 
     def forward(self, X):
+        # A 4-d float batch with input_channels channels, or a clear error.
         d2l.check_image_batch(X, self.input_channels, where="Residual",
                               dtype=self.conv1.weight.dtype)
         Y = F.relu(self.bn1(self.conv1(X)))
