@@ -13,7 +13,7 @@ import d2lmini
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "img"
 FIGURES = ["functionclasses.svg", "residual-block.svg", "resnet-block.svg", "resnet18.svg",
-           "resnext-block.svg"]
+           "resnext-block.svg", "preact-block.svg", "inception-block.svg"]
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
@@ -95,6 +95,36 @@ def test_resnext_block_shows_the_groups():
     xs = {t.text: float(t.get("x")) for t in root.iter(f"{SVG_NS}text")
           if t.text in ("group 1", "group 2", "group g")}
     assert xs["group 1"] < xs["group 2"] < xs["group g"]
+
+
+def _layers_bottom_up(path: Path, x_lo: float, x_hi: float) -> list[str]:
+    """The node labels between x_lo and x_hi, from the bottom of the figure up."""
+    root = ET.parse(path).getroot()
+    texts = [(float(t.get("y")), t.text) for t in root.iter(f"{SVG_NS}text")
+             if t.text and x_lo <= float(t.get("x")) < x_hi]
+    return [text for _, text in sorted(texts, reverse=True)]
+
+
+def test_preact_block_moves_norm_and_relu_before_each_conv():
+    path = IMG / "preact-block.svg"
+    root = ET.parse(path).getroot()
+    xs = {t.text: float(t.get("x")) for t in root.iter(f"{SVG_NS}text")
+          if t.text in ("Original", "Pre-activation")}
+    middle = (xs["Original"] + xs["Pre-activation"]) / 2
+    conv, bn = "3\u00d73 conv", "batch norm"
+    # Read upwards, as the data flows: the sum ends the pre-activation block.
+    assert _layers_bottom_up(path, 0, middle) == [
+        "Original", "x", conv, bn, "ReLU", conv, bn, "+", "ReLU"]
+    assert _layers_bottom_up(path, middle, 1e9) == [
+        "Pre-activation", "x", bn, "ReLU", conv, bn, "ReLU", conv, "+"]
+
+
+def test_inception_block_shows_four_paths_and_the_concatenation():
+    text = _svg_text(IMG / "inception-block.svg")
+    for label in ["1\u00d71 conv", "3\u00d73 conv", "5\u00d75 conv", "3\u00d73 max-pool",
+                  "concatenate along the channels", "input"]:
+        assert label in text, label
+    assert text.count("1\u00d71 conv") == 4  # one per path
 
 
 def test_strided_blocks_put_the_stride_on_the_first_conv(tool):

@@ -1,6 +1,6 @@
 """Draw the chapter's figures into img/ (``make figures``).
 
-Five SVGs:
+Seven SVGs:
 
 - ``functionclasses.svg``: non-nested vs nested function classes (matplotlib).
 - ``residual-block.svg``: a regular block beside a residual block (graphviz).
@@ -11,6 +11,10 @@ Five SVGs:
   (graphviz).
 - ``resnext-block.svg``: the ResNeXt block, a bottleneck whose 3x3
   convolution is split into ``g`` groups (graphviz).
+- ``preact-block.svg``: the original residual block beside the
+  pre-activation one (graphviz).
+- ``inception-block.svg``: the Inception block's four parallel paths
+  (graphviz).
 
 Every run writes byte-identical files for a given matplotlib and graphviz
 version: matplotlib gets a fixed hash salt, no date and text as paths;
@@ -490,12 +494,85 @@ def resnext_block() -> str:
     return _graphviz_svg(g)
 
 
+# -- preact-block.svg --------------------------------------------------------
+
+
+def preact_block() -> str:
+    """The original block (left): ReLU after the sum. The pre-activation block
+    (right): batch norm and ReLU before each convolution, nothing after the
+    sum, so the shortcut carries x unchanged from block to block."""
+    g = _digraph("preact_block")
+    sides = {
+        "l": ("Original", [("c1", f"3{TIMES}3 conv", "weight"), ("n1", "batch norm", "norm"),
+                           ("a1", "ReLU", "act"), ("c2", f"3{TIMES}3 conv", "weight"),
+                           ("n2", "batch norm", "norm")], True),
+        "r": ("Pre-activation", [("n1", "batch norm", "norm"), ("a1", "ReLU", "act"),
+                                 ("c1", f"3{TIMES}3 conv", "weight"),
+                                 ("n2", "batch norm", "norm"), ("a2", "ReLU", "act"),
+                                 ("c2", f"3{TIMES}3 conv", "weight")], False),
+    }
+    for s, (title, chain, relu_after_sum) in sides.items():
+        with g.subgraph(name=f"cluster_{s}") as outer:
+            _titled(outer, title)
+            _terminal(outer, f"{s}x", "<<B>x</B>>", group=s)
+            for name, label, kind in chain:
+                _layer(outer, f"{s}{name}", label, kind, group=s)
+            _add(outer, f"{s}add", group=s)
+            if relu_after_sum:
+                _layer(outer, f"{s}out", "ReLU", "act", group=s)
+            _terminal(outer, f"{s}top", group=s)
+        names = (["x"] + [name for name, _, _ in chain] + ["add"]
+                 + (["out"] if relu_after_sum else []) + ["top"])
+        for a, b in zip(names, names[1:]):
+            g.edge(f"{s}{a}", f"{s}{b}")
+        g.edge(f"{s}x", f"{s}add", penwidth="1.8", tailport="e", headport="e",
+               constraint="false")
+    return _graphviz_svg(g)
+
+
+# -- inception-block.svg -----------------------------------------------------
+
+
+def inception_block() -> str:
+    """GoogLeNet's Inception block: four paths side by side on the same input,
+    their outputs concatenated along the channels."""
+    g = _digraph("inception_block", nodesep="0.25")
+    _terminal(g, "x", "input")
+    paths = [
+        ("p1", [(f"1{TIMES}1 conv", "weight")]),
+        ("p2", [(f"1{TIMES}1 conv", "weight"), (f"3{TIMES}3 conv", "weight")]),
+        ("p3", [(f"1{TIMES}1 conv", "weight"), (f"5{TIMES}5 conv", "weight")]),
+        ("p4", [(f"3{TIMES}3 max-pool", "pool"), (f"1{TIMES}1 conv", "weight")]),
+    ]
+    _layer(g, "cat", "concatenate along the channels", "pool")
+    _terminal(g, "top")
+    for p, layers in paths:
+        names = [f"{p}_{i}" for i in range(len(layers))]
+        for name, (label, kind) in zip(names, layers):
+            _layer(g, name, label, kind, group=p)
+        g.edge("x", names[0])
+        for a, b in zip(names, names[1:]):
+            g.edge(a, b)
+        # A one-layer path spans both ranks, so that the paths end level.
+        g.edge(names[-1], "cat", **({"minlen": "2"} if len(layers) == 1 else {}))
+    g.edge("cat", "top")
+    with g.subgraph() as same:  # the paths' first layers side by side, in order
+        same.attr(rank="same")
+        for p, _ in paths:
+            same.node(f"{p}_0")
+    for (a, _), (b, _) in zip(paths, paths[1:]):
+        g.edge(f"{a}_0", f"{b}_0", style="invis")
+    return _graphviz_svg(g)
+
+
 FIGURES: dict[str, Callable[[], str]] = {
     "functionclasses.svg": functionclasses,
     "residual-block.svg": residual_block,
     "resnet-block.svg": resnet_block,
     "resnet18.svg": resnet18,
     "resnext-block.svg": resnext_block,
+    "preact-block.svg": preact_block,
+    "inception-block.svg": inception_block,
 }
 
 
