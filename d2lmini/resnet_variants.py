@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from typing import Optional, Tuple
 
 
-# notebooks/08_block_variants.ipynb, cell 5
+# notebooks/08_block_variants.ipynb, cell 6
 class PreActResidual(nn.Module):
     """The pre-activation residual block: (BN, ReLU, conv) twice, then add.
 
@@ -42,7 +42,7 @@ class PreActResidual(nn.Module):
         return Y + shortcut
 
 
-# notebooks/08_block_variants.ipynb, cell 13
+# notebooks/08_block_variants.ipynb, cell 14
 class PreActResNet(d2l.ResNet):
     """The chapter's ResNet built from :class:`PreActResidual` blocks, with a
     batch norm and ReLU after the last block (the blocks end in a plain sum).
@@ -70,7 +70,7 @@ class PreActResNet18(PreActResNet):
                          num_classes, lr)
 
 
-# notebooks/08_block_variants.ipynb, cell 24
+# notebooks/08_block_variants.ipynb, cell 26
 class Inception(nn.Module):
     """GoogLeNet's Inception block: four parallel paths, concatenated.
 
@@ -98,7 +98,7 @@ class Inception(nn.Module):
         return torch.cat([self.p1(X), self.p2(X), self.p3(X), self.p4(X)], dim=1)
 
 
-# notebooks/08_block_variants.ipynb, cell 28
+# notebooks/08_block_variants.ipynb, cell 30
 class ParallelPaths(nn.Module):
     """Run ``paths`` on the same input and merge them: ``'concat'`` along the
     channels (Inception) or ``'add'`` (a residual block, with an identity path),
