@@ -241,6 +241,9 @@ class Trainer(HyperParameters):
             self.guard.finish_epoch()
         finally:
             self.reporter.close_bar()
+        if self.train_batch_idx == self._epoch_start_idx:
+            raise ValueError("the epoch took no training step: every batch held one example, "
+                             "which batch norm cannot train on; use batch_size >= 2")
         train_seconds = time.perf_counter() - epoch_start
         train_means = self._train_sums.means(self._reduce_fn())
         n_train = self._train_sums.counts.get("loss", 0) * dist_utils.world_size()

@@ -419,3 +419,14 @@ def test_last_batch_of_one_example_does_not_crash_batch_norm():
     assert trainer.val_batch_idx == 8    # but validated (eval mode handles one example)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_batches_of_one_example_are_an_error_not_an_epoch_without_training():
+    # Every batch is skipped (batch norm cannot train on one example): the
+    # epoch would report nothing and the model would never change.
+    model = make_model(cls=BNMLP)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="no training step.*batch_size >= 2"):
+        d2l.Trainer(max_epochs=1, progress=False).fit(
+            model, SyntheticData(n=20, n_val=10, batch_size=1))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
