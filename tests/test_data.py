@@ -556,7 +556,9 @@ def test_a_failed_download_into_a_new_root_leaves_no_directories(tmp_path, monke
     with pytest.raises(ff.DatasetNotFoundError) as info:
         d2l.FashionMNIST(root="dtab")  # a mistyped root, relative to the cwd
     msg = str(info.value)
-    assert "root='dtab'" in msg and "download failed" in msg and "no network in the tests" in msg
+    assert "root='dtab'" in msg and "download failed" in msg
+    # Newer torchvision passes the network error on; 0.19 names the file it could not get.
+    assert "no network in the tests" in msg or "Error downloading" in msg
     assert torchvision_offline[0] == Path("dtab") / "FashionMNIST" / "raw"  # torchvision made it
     with pytest.raises(ff.DatasetNotFoundError):
         d2l.load_data_fashion_mnist(32, root="nope/deeper")
