@@ -26,8 +26,9 @@ TOOL = ROOT / "tools" / "run_notebooks.py"
 sys.path.insert(0, str(ROOT / "book"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-FIGURE = ('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60">'
-          '<rect width="120" height="60" fill="#4a90d9"/></svg>')
+# As wide as the chapter's widest diagram (the ResNeXt block).
+FIGURE = ('<svg xmlns="http://www.w3.org/2000/svg" width="960" height="240">'
+          '<rect width="960" height="240" fill="#4a90d9"/></svg>')
 BIB = """@inproceedings{he2016deep,
   author    = {He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
   title     = {Deep Residual Learning for Image Recognition},
@@ -379,4 +380,20 @@ def test_browser_search_reports_its_results_in_every_language(site, browser_page
         page.wait_for_function("() => document.querySelector('#search-results p.search-summary')"
                                "?.innerText.trim().length > 0")
         assert "page" in status.inner_text() or "页面" in status.inner_text()
+    assert errors == []
+
+
+def test_browser_wide_figures_scroll_on_a_phone_instead_of_shrinking(site, browser_page):
+    page, errors = browser_page
+    width = "() => document.querySelector('figure.chapter-figure img').getBoundingClientRect().width"
+    _open(page, site / "01_first.html")
+    assert page.evaluate(width) <= 900  # the desktop column: shrunk to fit
+    page.set_viewport_size({"width": 390, "height": 800})
+    try:
+        _open(page, site / "01_first.html")
+        assert page.evaluate(width) == 0.8 * 960  # legible: 4/5 of its own size
+        assert page.evaluate("() => { const f = document.querySelector('figure.chapter-figure');"
+                             " return f.scrollWidth > f.clientWidth; }")  # and it scrolls
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
     assert errors == []

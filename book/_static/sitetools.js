@@ -17,6 +17,13 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 
+  // Figures on a phone: the smallest width at which a diagram's labels stay
+  // legible, 4/5 of its own width (used by sitetools.css below 600 px).
+  for (const img of document.querySelectorAll("figure.chapter-figure img")) {
+    const legible = () => img.style.setProperty("--legible-width", `${0.8 * img.naturalWidth}px`);
+    if (img.complete) legible(); else img.addEventListener("load", legible);
+  }
+
   // The ".ipynb" entry of the download menu saves the notebook instead of
   // opening its JSON in a new tab.
   for (const link of document.querySelectorAll("a.btn-download-source-button")) {
