@@ -177,6 +177,7 @@ class ResNetFamily(d2l.Classifier):
         blocks += [block(self.channels, width) for _ in range(num_blocks - 1)]
         return nn.Sequential(*blocks)
 
+    # notebooks/07_resnet_family.ipynb, cell 25
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
         """He initialization for convolutions; BN starts as the identity."""
@@ -186,18 +187,20 @@ class ResNetFamily(d2l.Classifier):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
+    # notebooks/07_resnet_family.ipynb, cell 25
     def min_size(self) -> int:
         """The smallest height and width the network can downsample: two
         halvings in the stem, one in each stage after the first."""
         return d2l.min_input_size(2 + len(self.layers) - 1)
 
+    # notebooks/07_resnet_family.ipynb, cell 25
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         d2l.check_image_batch(X, self.in_channels, min_size=self.min_size(),
                               where=type(self).__name__, dtype=self.net.b1[0].weight.dtype)
         return self.net(X)
 
 
-# notebooks/07_resnet_family.ipynb, cell 26
+# notebooks/07_resnet_family.ipynb, cell 27
 RESNET_LAYERS: Dict[int, Tuple[type, List[int]]] = {
     18: (BasicBlock, [2, 2, 2, 2]),
     34: (BasicBlock, [3, 4, 6, 3]),
@@ -215,7 +218,7 @@ def resnet(depth: int, **kwargs) -> ResNetFamily:
     return ResNetFamily(block, layers, **kwargs)
 
 
-# notebooks/07_resnet_family.ipynb, cell 35
+# notebooks/07_resnet_family.ipynb, cell 36
 TORCHVISION_PREFIXES: Tuple[Tuple[str, str], ...] = (
     # (torchvision prefix, d2lmini prefix)
     ("conv1.", "net.b1.0."), ("bn1.", "net.b1.1."),
@@ -252,7 +255,7 @@ def to_torchvision_keys(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, tor
     return _rename_keys(state_dict, [(new, old) for old, new in TORCHVISION_PREFIXES])
 
 
-# notebooks/07_resnet_family.ipynb, cell 38
+# notebooks/07_resnet_family.ipynb, cell 39
 def load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
     """``load_state_dict`` that first names missing and unexpected keys.
 

@@ -160,11 +160,8 @@ class CifarNet(d2l.Classifier):
     A 3x3 stem convolution, three stages of ``n = (depth - 2) / 6`` blocks with
     ``widths`` channels (stages 2 and 3 halve the resolution), global average
     pooling and a linear layer. He initialisation and SGD with momentum 0.9 and
-    weight decay 1e-4, as in the paper. The paper divides the learning rate by
-    10 at 32k and 48k of its 64k steps: ``lr_drops`` gives those points as
-    fractions of the trainer's steps. ``warmup`` is the fraction of steps over
-    which the rate ramps up linearly from ``lr / 10`` (the paper starts its
-    deepest net at 0.01). ``lr_drops=()`` and ``warmup=0`` keep it constant.
+    weight decay 1e-4, as in the paper, with its schedule compressed
+    (``configure_optimizers`` below).
     """
     def __init__(self, depth: int, residual: bool = True,
                  widths: Tuple[int, int, int] = (16, 32, 64),
@@ -200,7 +197,13 @@ class CifarNet(d2l.Classifier):
                               dtype=self.net[0].weight.dtype)
         return self.net(X)
 
+    # notebooks/09_degradation.ipynb, cell 8
     def configure_optimizers(self):
+        """SGD with the paper's schedule. The paper divides the learning rate by 10
+        at 32k and 48k of its 64k steps: ``lr_drops`` gives those points as
+        fractions of the trainer's steps. ``warmup`` is the fraction of steps over
+        which the rate ramps up linearly from ``lr / 10`` (the paper starts its
+        deepest net at 0.01). ``lr_drops=()`` and ``warmup=0`` keep it constant."""
         opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9,
                               weight_decay=1e-4)
         if not self.lr_drops and not self.warmup:
@@ -221,6 +224,7 @@ class CifarNet(d2l.Classifier):
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+# notebooks/09_degradation.ipynb, cell 9
 class PlainNet(CifarNet):
     """The 6n+2-layer network without shortcuts."""
     def __init__(self, depth: int, **kwargs):

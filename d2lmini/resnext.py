@@ -18,31 +18,8 @@ class ResNeXtBlock(nn.Module):
     def __init__(self, num_channels, groups, bot_mul, use_1x1conv=False,
                  strides=1, input_channels=None):
         super().__init__()
-        d2l.check_positive_int('num_channels', num_channels)
-        d2l.check_positive_int('groups', groups)
-        d2l.check_positive_int('strides', strides)
-        if (isinstance(bot_mul, bool) or not isinstance(bot_mul, (int, float))
-                or not bot_mul > 0):
-            raise ValueError(f'bot_mul must be a number > 0, got {bot_mul!r}')
-        bot_channels = int(round(num_channels * bot_mul))
-        if bot_channels < 1:
-            raise ValueError(f'bot_mul={bot_mul} leaves round({num_channels} * '
-                             f'{bot_mul}) = 0 bottleneck channels')
-        if bot_channels % groups:
-            raise ValueError(
-                f'groups={groups} must divide the {bot_channels} bottleneck '
-                f'channels (round({num_channels} * {bot_mul}))')
-        if not use_1x1conv:
-            if strides != 1:
-                raise ValueError(f'strides={strides} needs use_1x1conv=True: '
-                                 'an identity shortcut keeps the resolution')
-            if input_channels not in (None, num_channels):
-                raise ValueError(f'input_channels={input_channels} differs from '
-                                 f'num_channels={num_channels}: use '
-                                 'use_1x1conv=True to change the channels')
-            input_channels = num_channels
-        elif input_channels is not None:
-            d2l.check_positive_int('input_channels', input_channels)
+        bot_channels, input_channels = resnext_sizes(
+            num_channels, groups, bot_mul, use_1x1conv, strides, input_channels)
         self.input_channels, self.bot_channels = input_channels, bot_channels
 
         def reads_input(out_channels, **kwargs):
@@ -74,4 +51,38 @@ class ResNeXtBlock(nn.Module):
         return F.relu(Y + X)
 
 
-__all__ = ["ResNeXtBlock"]
+# notebooks/05_resnext.ipynb, cell 13
+def resnext_sizes(num_channels, groups, bot_mul, use_1x1conv, strides,
+                  input_channels):
+    """The bottleneck width round(num_channels * bot_mul) and the input
+    channels (None: sized by the first batch) of a ResNeXt block, after
+    checking that the arguments fit together."""
+    d2l.check_positive_int('num_channels', num_channels)
+    d2l.check_positive_int('groups', groups)
+    d2l.check_positive_int('strides', strides)
+    if (isinstance(bot_mul, bool) or not isinstance(bot_mul, (int, float))
+            or not bot_mul > 0):
+        raise ValueError(f'bot_mul must be a number > 0, got {bot_mul!r}')
+    bot_channels = int(round(num_channels * bot_mul))
+    if bot_channels < 1:
+        raise ValueError(f'bot_mul={bot_mul} leaves round({num_channels} * '
+                         f'{bot_mul}) = 0 bottleneck channels')
+    if bot_channels % groups:
+        raise ValueError(
+            f'groups={groups} must divide the {bot_channels} bottleneck '
+            f'channels (round({num_channels} * {bot_mul}))')
+    if not use_1x1conv:
+        if strides != 1:
+            raise ValueError(f'strides={strides} needs use_1x1conv=True: '
+                             'an identity shortcut keeps the resolution')
+        if input_channels not in (None, num_channels):
+            raise ValueError(f'input_channels={input_channels} differs from '
+                             f'num_channels={num_channels}: use '
+                             'use_1x1conv=True to change the channels')
+        return bot_channels, num_channels
+    if input_channels is not None:
+        d2l.check_positive_int('input_channels', input_channels)
+    return bot_channels, input_channels
+
+
+__all__ = ["ResNeXtBlock", "resnext_sizes"]
