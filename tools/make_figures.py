@@ -241,6 +241,26 @@ def residual_block() -> str:
 # -- resnet-block.svg --------------------------------------------------------
 
 
+def _block_column(g, s: str, title: str, input_label: str, chain, relu_after_sum: bool) -> None:
+    """One titled column of a block diagram, drawn upwards: the input, the
+    ``chain`` of (name, label, kind) layers, the sum (its shortcut is drawn by
+    the caller), a ReLU if the block has one there, and an open arrow. Node
+    names start with ``s``."""
+    with g.subgraph(name=f"cluster_{s}") as outer:
+        _titled(outer, title)
+        _terminal(outer, f"{s}x", input_label, group=s)
+        for name, label, kind in chain:
+            _layer(outer, f"{s}{name}", label, kind, group=s)
+        _add(outer, f"{s}add", group=s)
+        if relu_after_sum:
+            _layer(outer, f"{s}out", "ReLU", "act", group=s)
+        _terminal(outer, f"{s}top", group=s)
+    names = (["x"] + [name for name, _, _ in chain] + ["add"]
+             + (["out"] if relu_after_sum else []) + ["top"])
+    for a, b in zip(names, names[1:]):
+        g.edge(f"{s}{a}", f"{s}{b}")
+
+
 def resnet_block() -> str:
     """The ResNet block without (left) and with (right) a 1x1 convolution."""
     g = _digraph("resnet_block")
@@ -250,17 +270,7 @@ def resnet_block() -> str:
              ("a1", "ReLU", "act"), ("c2", f"3{TIMES}3 conv", "weight"),
              ("n2", "batch norm", "norm")]
     for s, title in sides.items():
-        with g.subgraph(name=f"cluster_{s}") as outer:
-            _titled(outer, title)
-            _terminal(outer, f"{s}x", "input", group=s)
-            for name, label, kind in chain:
-                _layer(outer, f"{s}{name}", label, kind, group=s)
-            _add(outer, f"{s}add", group=s)
-            _layer(outer, f"{s}out", "ReLU", "act", group=s)
-            _terminal(outer, f"{s}top", group=s)
-        names = ["x"] + [name for name, _, _ in chain] + ["add", "out", "top"]
-        for a, b in zip(names, names[1:]):
-            g.edge(f"{s}{a}", f"{s}{b}")
+        _block_column(g, s, title, "input", chain, relu_after_sum=True)
     # Shortcuts: the identity on the left, a 1x1 convolution on the right
     # (it matches channels and stride of the main path).
     g.edge("lx", "ladd", penwidth="1.8", tailport="e", headport="e", constraint="false")
@@ -512,19 +522,7 @@ def preact_block() -> str:
                                  ("c2", f"3{TIMES}3 conv", "weight")], False),
     }
     for s, (title, chain, relu_after_sum) in sides.items():
-        with g.subgraph(name=f"cluster_{s}") as outer:
-            _titled(outer, title)
-            _terminal(outer, f"{s}x", "<<B>x</B>>", group=s)
-            for name, label, kind in chain:
-                _layer(outer, f"{s}{name}", label, kind, group=s)
-            _add(outer, f"{s}add", group=s)
-            if relu_after_sum:
-                _layer(outer, f"{s}out", "ReLU", "act", group=s)
-            _terminal(outer, f"{s}top", group=s)
-        names = (["x"] + [name for name, _, _ in chain] + ["add"]
-                 + (["out"] if relu_after_sum else []) + ["top"])
-        for a, b in zip(names, names[1:]):
-            g.edge(f"{s}{a}", f"{s}{b}")
+        _block_column(g, s, title, "<<B>x</B>>", chain, relu_after_sum)
         g.edge(f"{s}x", f"{s}add", penwidth="1.8", tailport="e", headport="e",
                constraint="false")
     return _graphviz_svg(g)
