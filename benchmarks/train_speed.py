@@ -38,7 +38,7 @@ from torch import nn
 SIDES = {"ref": "reference", "ours": "d2lmini", "ours_cl": "d2lmini+cl",
          "ours_compile": "d2lmini+compile", "ours_amp": "d2lmini+cl+amp",
          "ours_amp_nchw": "d2lmini+amp", "ours_cl_unkept": "d2lmini+cl,no-keep",
-         "ours_amp_unkept": "d2lmini+cl+amp,no-keep"}
+         "ours_amp_unkept": "d2lmini+cl+amp,no-keep", "ours_nb04": "d2lmini+auto+amp"}
 RESULT_TAG = "RESULT "
 
 
@@ -192,7 +192,9 @@ BUILDERS: Dict[str, Callable] = {
     "ours_cl_unkept": lambda args, device: build_ours(args, device, channels_last=True,
                                                       keep_freed_memory=False),
     "ours_amp_unkept": lambda args, device: build_ours(args, device, channels_last=True, amp=True,
-                                                       keep_freed_memory=False)}
+                                                       keep_freed_memory=False),
+    # notebook 04's options: the layout rule and autocast where the CPU has bf16
+    "ours_nb04": lambda args, device: build_ours(args, device, channels_last="auto", amp=True)}
 
 
 def run_child(args: argparse.Namespace) -> None:
@@ -342,7 +344,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "ours_compile (channels_last='auto', compile=True), "
                         "ours_amp (channels_last=True, amp=True), "
                         "ours_amp_nchw (amp=True only), ours_cl_unkept and ours_amp_unkept "
-                        "(ours_cl and ours_amp with keep_freed_memory=False); the last three "
+                        "(ours_cl and ours_amp with keep_freed_memory=False), ours_nb04 "
+                        "(notebook 04's channels_last='auto', amp=True); the last four "
                         "are not in the default list")
     p.add_argument("--whole-fit", action="store_true",
                    help="time the whole fit of one epoch of --fit-images training images, "

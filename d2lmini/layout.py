@@ -13,11 +13,11 @@ from torch import nn
 __all__ = ["channels_last_pays", "MemoryLayout"]
 
 # Smallest image side at which NHWC wins in float32 on a CPU, by the kernels
-# torch runs there. Measured on ResNet-18 (benchmarks/README.md): NHWC 1.13x
-# or more faster at 96x96 on both host kinds; at 28x28 faster with AVX-512
-# kernels (757 vs 673 images/s, freed memory kept), slower on an AVX2-only
-# host (161 vs 181). Other CPUs (ARM, ...) were not measured: the AVX2 rule.
-FLOAT32_CPU_MIN_SIDE = {"AVX512": 28}
+# torch runs there. Measured on ResNet-18 with freed memory kept, one table
+# per host kind in benchmarks/README.md: NHWC is faster at 96x96 and at 28x28
+# with AVX-512 kernels and with AVX2 kernels alike. Other CPUs (ARM, x86
+# without AVX2) were not measured, so they get NHWC only from 64x64.
+FLOAT32_CPU_MIN_SIDE = {"AVX512": 28, "AVX2": 28}
 FLOAT32_CPU_MIN_SIDE_ELSEWHERE = 64
 
 

@@ -92,13 +92,14 @@ def test_tiny_run_prints_every_side_and_ratios(fashion_dir):
          "--resize", "32", "--repeats", "1", "--matmul-size", "256",
          # the compiled side is left out: compiling ResNet-18 takes a minute
          # (Trainer(compile=True) itself is tested in test_trainer.py)
-         "--sides", "ref,ours,ours_cl,ours_amp"],
+         "--sides", "ref,ours,ours_cl,ours_amp,ours_nb04"],
         capture_output=True, text=True, timeout=600)  # generous: a shared, loaded machine
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
     bf16 = d2l.cpu_has_native_bf16() or torch.cuda.is_available()
     precisions = {"reference": "fp32", "d2lmini": "fp32", "d2lmini+cl": "fp32",
-                  "d2lmini+cl+amp": "bf16" if bf16 else "fp32"}
+                  "d2lmini+cl+amp": "bf16" if bf16 else "fp32",
+                  "d2lmini+auto+amp": "bf16" if bf16 else "fp32"}
     for name, precision in precisions.items():
         side = re.escape(name)
         run = re.search(rf"^run 1 {side}\s+{NUMBER} images/s$", out, re.M)
@@ -115,7 +116,13 @@ def test_tiny_run_prints_every_side_and_ratios(fashion_dir):
     assert peak and float(peak.group(1)) > 0, out
     # Every side builds the same network: the same forward MACs at 32x32.
     macs = re.findall(r"\[(\d+\.\d+) GMAC/image forward\]", out)
-    assert len(macs) == 4 and len(set(macs)) == 1, out
+    assert len(macs) == 5 and len(set(macs)) == 1, out
+    # notebook 04's options take the layout the rule gives for 32x32 here
+    from d2lmini.layout import channels_last_pays
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    nhwc = channels_last_pays(32, 32, device, torch.bfloat16 if bf16 else None)
+    assert re.search(rf"^d2lmini\+auto\+amp\s+median.*\n\s+layout {'nhwc' if nhwc else 'nchw'}, "
+                     rf"precision {'bf16' if bf16 else 'fp32'}", out, re.M), out
     assert re.search(r"^device: (cpu|cuda)", out, re.M)
     assert re.search(r"^cpu: .+; features: .+; torch kernels: \w+", out, re.M), out
 
