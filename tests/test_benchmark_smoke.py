@@ -121,8 +121,8 @@ def test_tiny_run_prints_every_side_and_ratios(fashion_dir):
     from d2lmini.layout import channels_last_pays
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     nhwc = channels_last_pays(32, 32, device, torch.bfloat16 if bf16 else None)
-    assert re.search(rf"^d2lmini\+auto\+amp\s+median.*\n\s+layout {'nhwc' if nhwc else 'nchw'}, "
-                     rf"precision {'bf16' if bf16 else 'fp32'}", out, re.M), out
+    assert re.search(rf"^d2lmini\+auto\+amp\s+median.*\n\s+layout {'nhwc' if nhwc else 'nchw'},",
+                     out, re.M), out
     assert re.search(r"^device: (cpu|cuda)", out, re.M)
     assert re.search(r"^cpu: .+; features: .+; torch kernels: \w+", out, re.M), out
 
