@@ -116,3 +116,45 @@ def test_an_empty_folder_is_an_error(tmp_path):
 def test_execute_only_and_render_only_exclude_each_other(chapter, tmp_path):
     proc = _run(chapter, tmp_path / "build", "--no-html", "--no-execute")
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
+
+
+# -- what it deletes: only its own output, and only after every input is checked
+
+
+def test_a_missing_title_page_is_found_before_anything_is_deleted(chapter, tmp_path):
+    out = tmp_path / "build"
+    (out / "html").mkdir(parents=True)
+    (out / "html" / "notes.txt").write_text("mine")
+    (chapter / "index.md").unlink()
+    proc = _run(chapter, out, "--no-execute")
+    assert proc.returncode == 1 and f"{chapter / 'index.md'} is missing" in proc.stderr
+    assert (out / "html" / "notes.txt").read_text() == "mine"
+
+
+def test_a_missing_title_page_is_found_before_anything_runs(chapter, tmp_path):
+    (chapter / "index.md").unlink()
+    out = tmp_path / "build"
+    proc = _run(chapter, out, "--fast")
+    assert proc.returncode == 1 and f"{chapter / 'index.md'} is missing" in proc.stderr
+    assert not out.exists()  # nothing executed, copied or rendered
+
+
+def test_an_html_folder_it_did_not_make_is_kept(chapter, tmp_path):
+    out = tmp_path / "build"
+    (out / "html").mkdir(parents=True)
+    (out / "html" / "notes.txt").write_text("mine")
+    proc = _run(chapter, out, "--no-execute")
+    assert proc.returncode == 1
+    assert f"{out / 'html'} exists but was not made by this tool" in proc.stderr
+    assert (out / "html" / "notes.txt").read_text() == "mine"
+
+
+def test_a_rebuild_replaces_its_own_site(chapter, tmp_path):
+    out = tmp_path / "build"
+    assert _run(chapter, out, "--no-execute").returncode == 0
+    assert (out / "html" / "02_second.html").is_file()
+    (chapter / "02_second.ipynb").unlink()
+    proc = _run(chapter, out, "--no-execute")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "html" / "01_first.html").is_file()
+    assert not (out / "html" / "02_second.html").exists()  # no page of a removed notebook

@@ -16,6 +16,13 @@ configured in ``book/conf.py``, writes ``OUT/html/``. Every subfolder
 errors (``-W --keep-going -n``): a broken reference, a missing image or an
 unknown citation fails the build.
 
+Everything is checked before anything is executed, deleted or rendered: each
+language's title page, the bibliography, the translation catalogs
+(``translations/`` beside the notebooks folder; untrusted input, see
+tools/translate.py) and that ``OUT/html/`` and ``OUT/.sphinx/`` are this
+tool's own: it marks the folders it makes with a ``.made-by-run_notebooks``
+file and never deletes a folder without one.
+
 Usage: ``python tools/run_notebooks.py [--out build] [--notebooks notebooks]
 [--fast] [--timeout SECONDS] [--no-execute | --no-html]``.
 """
@@ -42,6 +49,10 @@ ROOT_LANGUAGE = "en"  # the notebooks folder itself; its site is OUT/html/
 
 sys.path.insert(0, str(BOOK))
 import sitetools  # noqa: E402  (book/sitetools.py, the site's Sphinx extension)
+
+sys.path.insert(0, str(ROOT / "tools"))  # translate.py, imported where catalogs exist
+# In every output folder this tool makes; a folder without it is never deleted.
+MARKER = ".made-by-run_notebooks"
 
 
 @dataclass
@@ -155,33 +166,81 @@ def sphinx_language(code: str) -> str:
     return regional[0] if regional else code
 
 
+def translation_problems(notebooks: Path) -> list[str]:
+    """What is wrong with the chapter's catalogs (``translations/`` beside the
+    notebooks folder), from which its translated pages were written: a
+    catalog that is not UTF-8 or an entry that changes the English's markup."""
+    root = notebooks.parent
+    if not (root / "translations").is_dir():
+        return []
+    try:
+        from translate import unsafe_catalogs  # tools/translate.py
+    except ImportError as exc:  # polib: refuse rather than render unchecked pages
+        return [f"the catalogs in {root / 'translations'} cannot be checked ({exc}): "
+                "install the project's test extra (`make venv`)"]
+    return [line for lines in unsafe_catalogs(root).values() for line in lines]
+
+
+def _not_ours(folder: Path) -> Optional[str]:
+    """Why ``folder`` may not be deleted, or None when this tool made it (or it is absent)."""
+    if folder.exists() and not (folder / MARKER).is_file():
+        return (f"{folder} exists but was not made by this tool (it has no {MARKER} "
+                "file) and building would replace it: move it away, or choose another --out")
+    return None
+
+
+def site_problems(notebooks: Path, sources: dict[str, Path], out: Path) -> list[str]:
+    """Everything that stops the site from building, found before anything is
+    executed, deleted or rendered; ``sources`` as for ``build_html``."""
+    problems = []
+    for code, folder in sources.items():
+        # The executed English copies take their title page from the sources.
+        pages = notebooks if code == ROOT_LANGUAGE else folder
+        if not (pages / "index.md").is_file():
+            problems.append(f"{pages / 'index.md'} is missing: each notebooks folder "
+                            "needs the chapter's title page")
+        if sitetools.locate_bibliography(folder) is None:
+            problems.append(f"no {sitetools.BIBLIOGRAPHY} in {folder} or a folder above it: "
+                            "the citations are resolved against it")
+    problems += translation_problems(notebooks)
+    problems += filter(None, (_not_ours(out / "html"), _not_ours(out / ".sphinx")))
+    return problems
+
+
+def _remove_own(folder: Path) -> None:
+    """Delete ``folder`` if this tool made it; exit, deleting nothing, if it did not."""
+    reason = _not_ours(folder)
+    if reason:  # site_problems says so first; this guards every other caller
+        raise SystemExit(f"error: {reason}")
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def _fresh_folder(folder: Path) -> None:
+    """An empty ``folder`` marked as this tool's, replacing one this tool made."""
+    _remove_own(folder)
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text("Made by tools/run_notebooks.py, which replaces this "
+                                 "folder on every build.\n", encoding="utf-8")
+
+
 def build_html(sources: dict[str, Path], out: Path) -> int:
     """Render each language's notebooks folder with Sphinx into ``out/html[/<lang>]``.
 
-    ``sources`` maps language codes to notebooks folders, root language first.
-    Returns 0, or 1 when a language's build failed (nothing is written then).
+    ``sources`` maps language codes to notebooks folders, root language first,
+    checked by ``site_problems``. Returns 0, or 1 when a language's build
+    failed (no site is written then).
     """
     html = out / "html"
-    if html.exists():
-        shutil.rmtree(html)  # no page of a removed notebook survives
+    _remove_own(html)  # no page of a removed notebook survives
     languages = ",".join(f"{code}={folder.resolve()}" for code, folder in sources.items())
-    for code, folder in sources.items():  # check every language before building any
-        if not (folder / "index.md").is_file():
-            print(f"error: {folder / 'index.md'} is missing: each notebooks folder needs "
-                  "the chapter's title page", file=sys.stderr)
-            return 1
-        if sitetools.locate_bibliography(folder) is None:
-            print(f"error: no {sitetools.BIBLIOGRAPHY} in {folder} or a folder above it: "
-                  "the citations are resolved against it", file=sys.stderr)
-            return 1
     # The languages build side by side, each in its own work folder (myst-nb
     # writes a jupyter_execute/ folder beside the output), then move into place.
     started = time.perf_counter()
+    _fresh_folder(out / ".sphinx")
     builds = {}
     for code, folder in sources.items():
         work = out / ".sphinx" / code
-        if work.exists():
-            shutil.rmtree(work)
         command = [sys.executable, "-m", "sphinx", "-b", "html", "-q",
                    "-W", "--keep-going", "-n", "-E",
                    "-c", str(BOOK), "-d", str(work / "doctrees"),
@@ -202,6 +261,7 @@ def build_html(sources: dict[str, Path], out: Path) -> int:
                   "every warning above is an error", file=sys.stderr)
     if failed:
         return 1
+    _fresh_folder(html)
     for code in sources:
         target = html if code == ROOT_LANGUAGE else html / code
         shutil.copytree(out / ".sphinx" / code / "html", target, dirs_exist_ok=True)
@@ -227,14 +287,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     notebooks, out = args.notebooks.resolve(), args.out.resolve()
 
-    if args.no_execute:
-        notebook_sources(notebooks)
-        english = notebooks
-    else:
+    notebook_sources(notebooks)  # exits when there are none
+    english = notebooks if args.no_execute else out / "notebooks"
+    sources = {ROOT_LANGUAGE: english}
+    sources.update({folder.name: folder for folder in translations(notebooks)})
+    if not args.no_html:
+        problems = site_problems(notebooks, sources, out)
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        if problems:
+            return 1
+    if not args.no_execute:
         mode_name = "fast (D2LMINI_FAST=1)" if args.fast else "full"
         print(f"running {args.notebooks} into {args.out / 'notebooks'}, {mode_name} mode",
               flush=True)
-        english = out / "notebooks"
         results = run_all(notebooks, english, args.fast, args.timeout)
         failed = [r for r in results if r.error]
         if failed:
@@ -246,8 +312,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(results)} notebooks executed in {total:.0f} s", flush=True)
     if args.no_html:
         return 0
-    sources = {ROOT_LANGUAGE: english}
-    sources.update({folder.name: folder for folder in translations(notebooks)})
     status = build_html(sources, out)
     if status == 0:
         print(f"open {args.out / 'html' / 'index.html'}", flush=True)

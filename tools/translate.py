@@ -20,14 +20,21 @@ this tool
    one folder up; code cells, outputs and cell ids are copied unchanged.
 
 ``--check`` writes nothing and lists every problem: a template or a
-translated notebook that differs from what the tool would write, and any
-entry that is missing, untranslated, fuzzy or obsolete. A cell that has no
-translation yet (or only a fuzzy one) is written in English, so a reader
-never gets an older edition of a cell, and the check fails until a
-translator has caught up.
+translated notebook that differs from what the tool would write, a catalog
+that is refused (below), and any entry that is missing, untranslated, fuzzy
+or obsolete. A cell that has no translation yet (or only a fuzzy one) is
+written in English, so a reader never gets an older edition of a cell, and
+the check fails until a translator has caught up.
 
 Catalogs are read and written with polib; any PO editor, Weblate or the
 gettext tools work on them too.
+
+A catalog is untrusted input (translations come from outside the core
+team): a translation may change the prose, never the markup
+(tools/catalog_safety.py), and a catalog is UTF-8 with ``charset=UTF-8`` in
+its header. An unsafe entry or a catalog in another encoding is refused by
+name: ``--check`` lists it, and nothing is written until it is fixed (this
+tool never re-encodes a catalog).
 
 Usage::
 
@@ -50,6 +57,9 @@ import nbformat
 import polib
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))  # also when this file is loaded by path (the tests)
+from catalog_safety import markup_changes  # noqa: E402
+
 # Markdown links and images, ![alt](target) / [text](target), and HTML src/href.
 MD_TARGET = re.compile(r'(\]\()([^)\s]+)')
 HTML_TARGET = re.compile(r'((?:src|href)=")([^"]+)')
@@ -197,6 +207,82 @@ def build_document(path: Path, po: polib.POFile) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+# -- untrusted catalogs -------------------------------------------------------
+
+
+class CatalogError(Exception):
+    """A catalog this tool refuses to read or to build from; says why and what to do."""
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def read_catalog(path: Path, root: Path = ROOT) -> polib.POFile:
+    """A catalog as polib reads it, if it is UTF-8 and says so.
+
+    polib decodes a catalog with the charset its header declares, and this
+    tool writes UTF-8: a catalog in any other encoding, or one whose header
+    misstates it, would be re-encoded (or mangled) on every run.
+    """
+    rel, raw = _rel(path, root), path.read_bytes()
+    found = re.search(rb"Content-Type:[^\"\n]*charset=([^\s\"\\]+)", raw)
+    declared = found.group(1).decode("ascii", "replace") if found else "UTF-8"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if declared.lower() not in ("utf-8", "utf8"):
+            raise CatalogError(
+                f"{rel}: its header declares charset={declared} and its text is not "
+                "UTF-8, but catalogs are UTF-8: convert it "
+                "(`msgconv --to-code=UTF-8`, or save it as UTF-8 in your PO editor); "
+                "this tool does not rewrite it") from None
+        line = raw[:exc.start].count(b"\n") + 1
+        raise CatalogError(
+            f"{rel}:{line}: is not valid UTF-8 (byte {raw[exc.start]:#04x}) although its "
+            "header says so: convert it to UTF-8 from the encoding it was saved in "
+            "(e.g. `iconv -f ISO-8859-9 -t UTF-8`); this tool does not rewrite it") from None
+    if declared.lower() not in ("utf-8", "utf8"):
+        raise CatalogError(
+            f"{rel}: its header declares charset={declared}, but its text is UTF-8, as "
+            "catalogs must be: correct the header to charset=UTF-8 without converting "
+            "the text (converting would garble it); this tool does not rewrite it")
+    try:
+        return polib.pofile(text, wrapwidth=78)
+    except (OSError, ValueError) as exc:  # polib's word for a syntax error
+        raise CatalogError(f"{rel}: is not a readable PO file: {exc}") from None
+
+
+def _catalogs(root: Path, only: Optional[Sequence[str]] = None) -> List[Path]:
+    return [path for lang in languages(root) if not only or lang in only
+            for path in sorted((root / "translations" / lang / "LC_MESSAGES").glob("*.po"))]
+
+
+def unsafe_catalogs(root: Path = ROOT,
+                    only: Optional[Sequence[str]] = None) -> Dict[Path, List[str]]:
+    """Every catalog that is unreadable, not UTF-8, or has an entry that
+    changes markup, with one line per problem (file, line, entry, what changed)."""
+    found: Dict[Path, List[str]] = {}
+    for path in _catalogs(root, only):
+        try:
+            po = read_catalog(path, root)
+        except CatalogError as exc:
+            found[path] = [str(exc)]
+            continue
+        for e in po:
+            # Fuzzy and obsolete entries are never shown: the English is.
+            if e.obsolete or not e.msgstr or "fuzzy" in e.flags:
+                continue
+            changes = markup_changes(e.msgid, e.msgstr)
+            if changes:
+                start = e.msgid.strip().splitlines()[0][:40] if e.msgid.strip() else ""
+                found.setdefault(path, []).append(
+                    f"{_rel(path, root)}:{e.linenum}: the translation of entry {e.msgctxt} "
+                    f"({start!r}) {', '.join(changes)}; a translation may change the "
+                    "prose only: keep the English's markup as it is")
+    return found
+
+
 # -- the whole project --------------------------------------------------------
 
 
@@ -205,9 +291,11 @@ def _catalog_path(root: Path, lang: str, name: str) -> Path:
 
 
 def expected_files(root: Path = ROOT, prune: bool = False,
-                   only: Optional[Sequence[str]] = None) -> Dict[Path, str]:
+                   only: Optional[Sequence[str]] = None,
+                   skip: Sequence[Path] = ()) -> Dict[Path, str]:
     """Every file this tool writes, with the text it should have (for the
-    languages in ``only``, when given, and the templates)."""
+    languages in ``only``, when given, and the templates); a catalog in
+    ``skip`` is left out with its translated document."""
     files: Dict[Path, str] = {}
     for source in _sources(root):
         name = source.stem
@@ -217,8 +305,9 @@ def expected_files(root: Path = ROOT, prune: bool = False,
             if only and lang not in only:
                 continue
             path = _catalog_path(root, lang, name)
-            current = polib.pofile(str(path), wrapwidth=78) if path.exists() \
-                else _new_catalog(lang)
+            if path in skip:
+                continue
+            current = read_catalog(path, root) if path.exists() else _new_catalog(lang)
             po = merge(current, pot, prune=prune)
             files[path] = str(po) + "\n"
             files[root / "notebooks" / lang / source.name] = build_document(source, po)
@@ -227,8 +316,10 @@ def expected_files(root: Path = ROOT, prune: bool = False,
 
 def problems(root: Path = ROOT, only: Optional[Sequence[str]] = None) -> List[str]:
     """Everything a translator or `make translations` still has to do."""
-    out = []
-    for path, text in expected_files(root, only=only).items():
+    unsafe = unsafe_catalogs(root, only)
+    out = [line for lines in unsafe.values() for line in lines]
+    # An unsafe catalog gets no "run `make translations`": that would refuse it.
+    for path, text in expected_files(root, only=only, skip=list(unsafe)).items():
         rel = path.relative_to(root).as_posix()
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             out.append(f"out of date: {rel} (run `make translations`)")
@@ -250,6 +341,11 @@ def problems(root: Path = ROOT, only: Optional[Sequence[str]] = None) -> List[st
 
 def write(root: Path = ROOT, prune: bool = False,
           only: Optional[Sequence[str]] = None) -> List[Path]:
+    """Write every file that is not current; refuse (CatalogError, nothing
+    written) while any catalog is unsafe or not UTF-8."""
+    unsafe = unsafe_catalogs(root, only)
+    if unsafe:
+        raise CatalogError("\n".join(line for lines in unsafe.values() for line in lines))
     changed = []
     for path, text in expected_files(root, prune=prune, only=only).items():
         if path.exists() and path.read_text(encoding="utf-8") == text:
@@ -289,7 +385,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for line in found:
             print(line)
         return 1 if found else 0
-    for path in write(root, prune=args.prune, only=args.language):
+    try:
+        written = write(root, prune=args.prune, only=args.language)
+    except CatalogError as exc:
+        print(f"{exc}\nerror: nothing written: fix the catalogs above first", file=sys.stderr)
+        return 1
+    for path in written:
         print(f"wrote {path.relative_to(root).as_posix()}")
     return 0
 
