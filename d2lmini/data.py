@@ -20,20 +20,22 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
+from .checkpoint import check_seed
 from .checks import check_positive_int
 from .hyperparameters import HyperParameters
 from .loaders import BatchLoader, ImageSplit
 from .resize import Size, as_size
 # Re-exported: code written against the single data module keeps working.
 from .fashion_files import (DEBIAN_DIR, ENV_VAR, FILE_NAMES, FILES,  # noqa: F401
-                            TORCHVISION_SUBDIR, DatasetNotFoundError, default_root,
+                            TORCHVISION_SUBDIR, DatasetFallbackWarning,
+                            DatasetNotFoundError, default_root,
                             find_fashion_mnist, load_split)
 from .idx import CorruptDatasetError  # noqa: F401
 from .resize import to_float_images  # noqa: F401
 
 __all__ = ["DataModule", "FashionMNIST", "BatchLoader", "ImageSplit", "show_images",
            "load_data_fashion_mnist", "find_fashion_mnist", "default_root",
-           "DatasetNotFoundError", "CorruptDatasetError"]
+           "DatasetNotFoundError", "DatasetFallbackWarning", "CorruptDatasetError"]
 
 TEXT_LABELS = ["t-shirt", "trouser", "pullover", "dress", "coat",
                "sandal", "shirt", "sneaker", "bag", "ankle boot"]
@@ -94,8 +96,7 @@ class FashionMNIST(DataModule):
         self.batch_size = batch_size
         self.resize = as_size(resize)
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                raise ValueError(f"seed must be an int, got {seed!r}")
+            check_seed(seed)  # the Trainer's range: it reseeds this generator each epoch
             self.generator = torch.Generator().manual_seed(seed)
         for name, n in (("num_train", num_train), ("num_val", num_val)):
             if n is not None:

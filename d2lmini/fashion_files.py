@@ -5,6 +5,7 @@ directory; the data modules, the benchmarks and the tests all use it.
 """
 import functools
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -13,8 +14,8 @@ import torch
 from .idx import read_idx_images, read_idx_labels
 
 __all__ = ["ENV_VAR", "DEBIAN_DIR", "TORCHVISION_SUBDIR", "FILES", "FILE_NAMES",
-           "DatasetNotFoundError", "default_root", "data_file", "find_fashion_mnist",
-           "load_split"]
+           "DatasetNotFoundError", "DatasetFallbackWarning", "default_root", "data_file",
+           "find_fashion_mnist", "load_split"]
 
 PathLike = Union[str, Path]
 
@@ -33,6 +34,10 @@ FILE_NAMES: Tuple[str, ...] = tuple(n for images, labels, _ in FILES.values()
 
 class DatasetNotFoundError(FileNotFoundError):
     """Fashion-MNIST is not where it was looked for and could not be downloaded."""
+
+
+class DatasetFallbackWarning(UserWarning):
+    """``$D2LMINI_DATA`` is set but lacks the files, so another copy is used."""
 
 
 def default_root() -> Path:
@@ -134,6 +139,31 @@ def _search_order() -> List[Tuple[str, Path]]:
     return places
 
 
+def _warn_unless_env_copy(used: Path) -> None:
+    """Say so when ``$D2LMINI_DATA`` is set but ``used`` is another copy.
+
+    Whoever set the variable meant that copy: using another one silently
+    would hide a typo or a half-finished copy. Not an error, because the
+    variable may be set for several machines and another copy is as good.
+    """
+    env = os.environ.get(ENV_VAR)
+    if not env:
+        return
+    places = (Path(env), Path(env) / TORCHVISION_SUBDIR)
+    if used in places:
+        return
+    if Path(env).is_dir():
+        closest = min(places, key=lambda d: len(_missing(d)))
+        problem = f"{closest} lacks " + ", ".join(f"{n}(.gz)" for n in _missing(closest))
+    else:
+        problem = f"{env} is not a directory"
+    warnings.warn(
+        f"${ENV_VAR}={env} does not hold Fashion-MNIST ({problem}); using the copy in "
+        f"{used} instead. Put the four files in {env} (or its {TORCHVISION_SUBDIR}), "
+        f"point {ENV_VAR} at the copy you mean, or unset it.",
+        DatasetFallbackWarning, stacklevel=3)
+
+
 def find_fashion_mnist(root: Optional[PathLike] = None, download: bool = True) -> Path:
     """The directory holding the four Fashion-MNIST files (.gz or unpacked).
 
@@ -146,19 +176,22 @@ def find_fashion_mnist(root: Optional[PathLike] = None, download: bool = True) -
     directly in it, or torchvision's layout under it); torchvision's layout
     under :func:`default_root`; Debian's ``/usr/share/datasets/fashion-mnist``.
     Only then, if ``download``, torchvision downloads into the default root.
-    The error names every place and the fixes.
+    The error names every place and the fixes. When ``$D2LMINI_DATA`` is set
+    but another copy is used, a :class:`DatasetFallbackWarning` names both.
     """
     if root is not None:
         return _in_root(Path(root), download)
     places = _search_order()
     for _, directory in places:
         if not _missing(directory):
+            _warn_unless_env_copy(directory)
             return directory
     target = default_root()
     problem = "download disabled"
     if download:
         found, problem = _try_download(target)
         if found is not None:
+            _warn_unless_env_copy(found)
             return found
     looked = "\n".join(f"  - {d} ({why})" for why, d in places)
     raise DatasetNotFoundError(

@@ -8,6 +8,7 @@ from torch.nn import functional as F
 from .board import ProgressBoard
 from .checks import eval_mode
 from .hyperparameters import HyperParameters
+from .model_checks import check_class_scores
 
 __all__ = ["Module", "Classifier", "Classification", "init_cnn"]
 
@@ -82,15 +83,23 @@ class Classifier(Module):
 
     def accuracy(self, Y_hat, Y, averaged: bool = True):
         """Fraction of correct predictions (or a 0/1 tensor per example)."""
+        check_class_scores(self, Y_hat, Y)
         Y_hat = Y_hat.reshape((-1, Y_hat.shape[-1]))
         preds = Y_hat.argmax(dim=1).type(Y.dtype)
         compare = (preds == Y.reshape(-1)).type(torch.float32)
         return compare.mean() if averaged else compare
 
     def loss(self, Y_hat, Y, averaged: bool = True):
+        check_class_scores(self, Y_hat, Y)  # shapes only: no read from the device
         Y_hat = Y_hat.reshape((-1, Y_hat.shape[-1]))
         Y = Y.reshape((-1,))
-        return F.cross_entropy(Y_hat, Y, reduction="mean" if averaged else "none")
+        try:
+            return F.cross_entropy(Y_hat, Y, reduction="mean" if averaged else "none")
+        except IndexError as e:  # on the CPU: a label >= the number of class scores
+            raise ValueError(
+                f"{type(self).__name__}'s output has {Y_hat.shape[-1]} class scores per "
+                f"example, too few for the labels ({e}): build the model with "
+                "num_classes= the number of classes of the data.") from e
 
     def layer_summary(self, X_shape) -> None:
         """Print each top-level layer of ``self.net`` with its output shape."""

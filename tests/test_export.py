@@ -219,3 +219,66 @@ def test_unparsable_cell_names_its_location(tmp_path):
               [new_code_cell("%matplotlib inline  #@save")], module="bad")
     with pytest.raises(SyntaxError, match=r"notebooks/01_bad.ipynb, cell 0"):
         export.build_modules(tmp_path)
+
+
+# -- refusals leave everything as it was ------------------------------------
+@pytest.mark.parametrize("name", ["class", "None", "import", "my-mod", "1x"])
+@pytest.mark.parametrize("how", ["cell", "default_exp"])
+def test_a_target_python_cannot_import_is_refused_naming_the_cell(tmp_path, name, how):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "d2lmini").mkdir()
+    cells = [new_code_cell("def a():  #@save\n    return 1"),
+             new_code_cell(f"#@save {name}\ndef b():\n    return 2")]
+    if how == "default_exp":
+        cells = cells[:1]
+    _write_nb(tmp_path / "notebooks" / "01_x.ipynb", cells,
+              module="fine" if how == "cell" else name)
+    cell = 1 if how == "cell" else 0
+    with pytest.raises(ValueError, match=rf"notebooks/01_x.ipynb, cell {cell}: export "
+                                         rf"target '{name}' is not a module name"):
+        export.write_modules(tmp_path)
+    assert list((tmp_path / "d2lmini").iterdir()) == []  # not even fine.py
+
+
+def _clashing_root(root: Path) -> Path:
+    """Two notebooks: one exports to a new module, the next to a hand-written
+    one; a third notebook is not clean."""
+    (root / "notebooks").mkdir()
+    (root / "d2lmini").mkdir()
+    (root / "d2lmini" / "data.py").write_text('"""Hand-written."""\n')
+    _write_nb(root / "notebooks" / "01_a.ipynb",
+              [new_code_cell("def a():  #@save\n    return 1")], module="aaa")
+    _write_nb(root / "notebooks" / "02_b.ipynb",
+              [new_code_cell("def b():  #@save\n    return 2")], module="data")
+    _dirty_notebook(root / "notebooks" / "03_dirty.ipynb")
+    return root
+
+
+def _snapshot(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_clash_with_a_hand_written_module_writes_nothing(tmp_path):
+    root = _clashing_root(tmp_path)
+    before = _snapshot(root)
+    with pytest.raises(FileExistsError, match=r"hand-written .*data.py \(from "
+                                              r"notebooks/02_b.ipynb\).*nothing was written"):
+        export.write_modules(root)
+    assert _snapshot(root) == before  # aaa.py, which sorts first, was not written
+
+
+def test_make_export_refusing_cleans_no_notebook_and_writes_no_module(tmp_path):
+    root = _clashing_root(tmp_path)
+    before = _snapshot(root)
+    with pytest.raises(FileExistsError, match="hand-written"):
+        export.main(["--root", str(root)])
+    assert _snapshot(root) == before
+    # An unparsable cell is refused before the notebooks are cleaned, too.
+    (root / "d2lmini" / "data.py").unlink()
+    _write_nb(root / "notebooks" / "02_b.ipynb",
+              [new_code_cell("%matplotlib inline  #@save")], module="data")
+    before = _snapshot(root)
+    with pytest.raises(SyntaxError, match=r"notebooks/02_b.ipynb, cell 0"):
+        export.main(["--root", str(root)])
+    assert _snapshot(root) == before
