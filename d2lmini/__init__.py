@@ -17,11 +17,12 @@ __version__ = "0.1.0"
 # -- infrastructure added by each module's owner (one line each) --
 from .trainer import Trainer, DivergenceError
 from .checkpoint import seed_everything, CheckpointError
+from .checkpoint_write import CheckpointWriteError
 from .checkpointing import ResumeWarning
 from .devices import FallbackWarning
 from .board import BoardWarning
 from .legacy import train_ch6, evaluate_accuracy_gpu, accuracy, Accumulator, Timer
-from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images, DatasetNotFoundError, CorruptDatasetError
+from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images, DatasetNotFoundError, CorruptDatasetError, DatasetFallbackWarning
 
 # -- modules generated from the notebooks (make export: tools/export.py) --
 from .resnet import Residual, ResNet, ResNet18, resnet_block, min_input_size

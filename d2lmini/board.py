@@ -2,6 +2,7 @@
 import atexit
 import io
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -75,7 +76,9 @@ class ProgressBoard(HyperParameters):
     In Jupyter the figure is shown once and updated in place through a
     display handle. Elsewhere it is written to ``save_path`` (by default
     ``board.png`` in a new run directory, whose path is printed; a
-    ``Trainer`` with a ``checkpoint_path`` puts it beside the checkpoint).
+    ``Trainer`` with a ``checkpoint_path`` puts it beside the checkpoint;
+    each ``fit`` gets its own picture unless ``save_path`` was given: see
+    :meth:`start_run`).
     Either way the figure is drawn at the first point, then at most every
     ``save_every`` seconds, so drawing costs training little time, and
     whenever :meth:`flush` is called (the Trainer does at the end of
@@ -99,6 +102,22 @@ class ProgressBoard(HyperParameters):
         self._last_render: Optional[float] = None  # never drawn: draw the first point now
         self._announced = False
         self._warned = False
+        self._chosen_path: Optional[str] = None  # a save_path chosen for a run, not the user's
+
+    def start_run(self, beside: Optional[str] = None) -> None:
+        """Begin a new training run (the Trainer calls it at each ``fit``).
+
+        A ``save_path`` given by the user is kept. One chosen for an earlier run
+        is chosen again: beside the checkpoint ``beside`` (``NAME-board.png``
+        for ``NAME.pt``), else in a new run directory, so a second ``fit``
+        never draws over the first one's picture. Each run says where its
+        picture goes, and says so when it replaces a file already there.
+        """
+        if self.save_path is None or self.save_path == self._chosen_path:
+            self.save_path = os.path.splitext(beside)[0] + "-board.png" if beside else None
+            self._chosen_path = self.save_path
+            self._warned = False  # another file: its problems are news
+        self._announced = False
 
     def draw(self, x, y, label: str, every_n: int = 1) -> None:
         """Add point (x, y) to the curve ``label``; plot the mean of every n."""
@@ -176,8 +195,9 @@ class ProgressBoard(HyperParameters):
                 self._handle.update(image)
             return
         if self.save_path is None:
-            self.save_path = os.path.join(run_directory(), "board.png")
+            self.save_path = self._chosen_path = os.path.join(run_directory(), "board.png")
         path = os.path.abspath(self.save_path)
+        replacing = not self._announced and os.path.lexists(path)  # an earlier run's picture?
         try:
             self._save(path)
         except (OSError, ValueError, RuntimeError) as e:
@@ -195,7 +215,8 @@ class ProgressBoard(HyperParameters):
             self._announced = True
             # tqdm.write clears a running progress bar, prints, and redraws the
             # bar, so the message gets its own line in a terminal.
-            tqdm.write(f"ProgressBoard: not in Jupyter, saving the curves to {path}")
+            tqdm.write(f"ProgressBoard: not in Jupyter, saving the curves to {path}"
+                       + (" (replacing the file that was there)" if replacing else ""))
 
     def _save(self, path: str) -> None:
         """Write the figure to ``path`` atomically (never through a link there),
@@ -209,6 +230,13 @@ class ProgressBoard(HyperParameters):
         except OSError as e:
             raise OSError(e.errno, f"cannot create the directory {directory} "
                                    f"({e.strerror})") from e
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise ValueError("it is a device, FIFO, socket or directory, not a regular file, "
+                             "and saving would replace it; choose another save_path")
         # A picture others may read, like any file the user writes (not 0600).
         fd, tmp = open_temp_file(directory or ".", prefix=".board-", suffix=f".{fmt}")
         try:

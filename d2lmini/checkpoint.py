@@ -15,6 +15,10 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
+from .checkpoint_archive import ArchiveLimits, UnsafeArchive, check_archive, open_regular_file
+from .checkpoint_temps import TEMP_SUFFIX, temp_prefix
+from .checkpoint_write import RecordingWriter, write_failure
+
 __all__ = ["seed_everything", "check_seed", "get_rng_state", "set_rng_state",
            "save_checkpoint", "load_checkpoint", "open_temp_file", "CheckpointError"]
 
@@ -112,39 +116,54 @@ def save_checkpoint(state: Dict[str, Any], path: str) -> None:
     disk, and only then renamed over ``path`` with ``os.replace`` (atomic on
     POSIX and Windows). A crash mid-save therefore leaves the previous
     checkpoint intact and loadable. The file gets the permissions of any file
-    the user creates (0o666 less the umask).
+    the user creates (0o666 less the umask). A failed write (a full disk, a
+    file size limit) raises :class:`~d2lmini.checkpoint_write.CheckpointWriteError`
+    naming ``path`` and the reason. The temporary file's name holds this
+    process's id, so that a later run can remove it if this process is killed
+    mid-write (:mod:`~d2lmini.checkpoint_temps`).
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = open_temp_file(directory, ".ckpt-", ".tmp")
+    fd, tmp = open_temp_file(directory, temp_prefix(path), TEMP_SUFFIX)
+    writer = None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            writer = RecordingWriter(f)  # torch.save hides why a write failed
+            torch.save(state, writer)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise
+        failure = write_failure(e, writer.error if writer else None, path)
+        if failure is e:
+            raise
+        raise failure from None
 
 
 def load_checkpoint(path: str, map_location: Optional[torch.device] = None,
-                    required: tuple = ()) -> Dict[str, Any]:
+                    required: tuple = (), limits: Optional[ArchiveLimits] = None
+                    ) -> Dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`, safely.
 
     Only tensors and plain data are unpickled (``weights_only=True``); any
-    other object in the file, a truncated, empty or non-checkpoint file, or a
-    dict without the ``required`` keys raises :class:`CheckpointError` naming
-    the file.
+    other object in the file, a truncated, empty or non-checkpoint file, a
+    FIFO or device, a file that would unpack to more than ``limits`` allow
+    (see :func:`~d2lmini.checkpoint_archive.archive_limits`), or a dict
+    without the ``required`` keys raises :class:`CheckpointError` naming the
+    file.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    if os.path.isdir(path):
-        raise CheckpointError(f"checkpoint path {path} is a directory, not a file")
     what = "a checkpoint written by d2lmini's Trainer (torch.save of a dict)"
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular_file(path) as f:  # a FIFO or device is refused unopened
+            if limits is not None:
+                check_archive(f, path, limits)  # before torch.load inflates anything
+            state = torch.load(f, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except UnsafeArchive as e:
+        raise CheckpointError(str(e)) from None
     except pickle.UnpicklingError as e:
         # The safe loader refused an object type: the file could run code,
         # or was written by other software. Nothing from it was executed.

@@ -1,6 +1,7 @@
 """Checkpoints of a training run: when to write them, what resuming restores
 and checks, and what to tell the user after an interrupt. The file format
 (atomic writes, safe loading, random states) lives in :mod:`d2lmini.checkpoint`."""
+import errno
 import os
 import tempfile
 import warnings
@@ -11,7 +12,14 @@ from torch.nn.parameter import is_lazy
 
 from .checkpoint import (REQUIRED_KEYS, CheckpointError, get_rng_state, load_checkpoint,
                          save_checkpoint, set_rng_state)
+from .checkpoint_paths import checkpoint_file, refuse_non_regular
+from .checkpoint_temps import TEMP_SUFFIX, remove_stale_temporaries, temp_prefix
+from .checkpoint_write import CheckpointWriteError
+from .checkpoint_archive import archive_limits
+from .checkpoint_checks import check_contents
 from .history import History
+from .resume_changes import data_settings, resume_changes
+from .run_lock import RunLock
 
 __all__ = ["Checkpointer", "ResumeWarning", "generators_of"]
 
@@ -147,13 +155,15 @@ def _schedule_length(scheduler) -> Optional[Dict[str, Any]]:
 class Checkpointer:
     """Writes the checkpoints of one trainer and restores them.
 
-    ``path`` is where checkpoints go (``None``: nowhere), ``every`` how many
-    epochs apart. A path that cannot be written fails in :meth:`check_writable`,
-    before the first batch.
+    ``path`` is where checkpoints go (``None``: nowhere; ``~`` is expanded),
+    ``every`` how many epochs apart. A path that could never hold a file fails
+    here; one that cannot be written now fails in :meth:`check_writable`,
+    before the first batch, which also locks it until :meth:`end_fit`.
     """
 
     def __init__(self, path: Optional[str], every: int):
-        self.path, self.every = path, every
+        self.path, self.every = checkpoint_file(path), every
+        self._lock: Optional[RunLock] = None
         self.written = False       # has this fit written a checkpoint yet?
         self.resumed_from: Optional[str] = None
         self.epochs_saved = 0
@@ -161,42 +171,83 @@ class Checkpointer:
     def start_fit(self) -> None:
         self.written, self.resumed_from, self.epochs_saved = False, None, 0
 
-    def check_writable(self) -> None:
+    def check_writable(self, rank: int = 0) -> None:
+        """Fail now if checkpoints cannot be written to ``path`` (a directory,
+        device, FIFO or socket there; no permission). On rank 0, which writes
+        them, lock ``path`` for this run and remove the temporary files that a
+        killed run left there."""
         if not self.path:
             return
-        if os.path.isdir(self.path):
-            raise CheckpointError(f"checkpoint_path {self.path} is a directory; name a file "
-                                  f"in it, for example {os.path.join(self.path, 'run.pt')}")
+        refuse_non_regular(self.path)  # saving would replace it
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(directory, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=directory)
+            fd, probe = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=TEMP_SUFFIX,
+                                         dir=directory)
             os.close(fd)
             os.remove(probe)
         except OSError as e:
             raise CheckpointError(f"cannot write checkpoints to {self.path}: "
                                   f"{e.strerror or e}") from None
+        if rank == 0:
+            self.end_fit()
+            self._lock = RunLock.acquire(self.path)  # another live run there: an error
+            remove_stale_temporaries(self.path)
+
+    def end_fit(self) -> None:
+        """Unlock ``path`` (at the end of ``fit``, however it ends)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def due(self, epochs_done: int, max_epochs: int) -> bool:
         return bool(self.path) and (epochs_done % self.every == 0 or epochs_done == max_epochs)
 
     def save(self, state: Dict[str, Any]) -> None:
-        save_checkpoint(state, self.path)
+        try:
+            save_checkpoint(state, self.path)
+        except CheckpointWriteError as e:
+            self._explain_failed_save(e, state)
+            raise
         self.written, self.epochs_saved = True, state["epoch"]
+
+    def _explain_failed_save(self, err: CheckpointWriteError, state: Dict[str, Any]) -> None:
+        """Add to ``err`` what the run still has: the file, how to resume, the history."""
+        err.history = History(state.get("history", []))
+        kept = ("The file there is left as it was." if os.path.exists(self.path)
+                else "Nothing was written there.")
+        if self.written or self.resumed_from:
+            hint = self.resume_hint(state.get("max_epochs", state.get("epoch", 0)))
+        else:
+            hint = "This run had saved no checkpoint yet."
+        full = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))  # disk or quota
+        fix = ("Free some space there" if err.errno in full else
+               "Raise the file size limit (ulimit -f)" if err.errno == errno.EFBIG else
+               "Fix that")
+        err.message += (f" {kept} {hint} {fix}, or pass another checkpoint_path, before "
+                        f"going on. The history of the {len(err.history)} finished epoch(s) "
+                        "is in this error's .history (and in trainer.history).")
 
     def restore(self, trainer, path: str) -> int:
         """Load ``path`` into ``trainer`` (model, optimizer, scheduler, history,
         counters, random states, board); return the number of epochs done.
 
         A checkpoint whose learning-rate schedule has another length than the
-        model's refuses before anything is loaded; another ``max_epochs`` or
-        ``seed`` gives a :class:`ResumeWarning`.
+        model's, or with any field that could not be applied and trained on
+        (:mod:`~d2lmini.checkpoint_checks`), refuses before anything is loaded;
+        another ``max_epochs``, ``seed``, learning rate (the checkpoint's wins),
+        batch size, training-set size or image size gives a :class:`ResumeWarning`.
         """
         # Everything is read to the CPU: load_state_dict copies weights and
         # optimizer state to the model's device; RNG states must stay on the CPU.
-        ckpt = load_checkpoint(path, map_location="cpu", required=REQUIRED_KEYS)
+        # The file may unpack to no more than this model and optimizer need.
+        ckpt = load_checkpoint(path, map_location="cpu", required=REQUIRED_KEYS,
+                               limits=archive_limits(trainer.model))
         self._check_fits(ckpt, trainer, path)  # before anything is loaded
+        check_contents(ckpt, trainer, path)  # every field, before anything is loaded
         self._compare(ckpt, trainer, path)
+        for message in resume_changes(ckpt, trainer, path):
+            warnings.warn(message, ResumeWarning, stacklevel=4)
         trainer.model.load_state_dict(ckpt["model"])
         trainer.optim.load_state_dict(ckpt["optimizer"])
         if trainer.scheduler is not None:
@@ -264,7 +315,8 @@ class Checkpointer:
                 "max_epochs": trainer.max_epochs, "seed": trainer.hparams["seed"],
                 "rng": get_rng_state(),
                 "generators": [g.get_state() for g in trainer.generators()],
-                "board": dict(getattr(getattr(trainer.model, "board", None), "data", {}) or {})}
+                "board": dict(getattr(getattr(trainer.model, "board", None), "data", {}) or {}),
+                "data": data_settings(trainer)}  # compared on resume; older files lack it
 
     def resume_hint(self, max_epochs: int) -> Optional[str]:
         """How to continue after an interrupt, naming only this run's checkpoint."""

@@ -34,9 +34,11 @@ from .heap import freed_memory_kept
 from .history import History, MetricSums
 from .hyperparameters import HyperParameters
 from .layout import MemoryLayout
+from .model_checks import check_has_parameters, check_training_loss
 from .optimizers import configure_optimizers
 from .precision import Precision
 from .progress import Progress, exit_like_ctrl_c_if_uncaught
+from .termination import SigtermStop
 
 __all__ = ["Trainer", "DivergenceError"]
 
@@ -63,7 +65,9 @@ class Trainer(HyperParameters):
     glibc, ``fit`` keeps freed tensor memory for the next step instead of
     returning it to the system: see :mod:`~d2lmini.heap`), ``checkpoint_path``
     and ``checkpoint_every`` (an atomic checkpoint every n epochs;
-    ``fit(..., resume=path)`` goes on), ``progress`` (the batch bar), ``amp``
+    ``fit(..., resume=path)`` goes on; the path is checked up front and locked
+    during ``fit``: :mod:`~d2lmini.checkpoint_paths`, :mod:`~d2lmini.run_lock`),
+    ``progress`` (the batch bar), ``amp``
     (bf16 autocast where bf16 runs in hardware, else a warning and float32;
     ``autocast_dtype`` says which), ``sync_every`` (batches between reads of
     the metric sums) and ``check_finite_every`` (batches between reads of the
@@ -72,7 +76,9 @@ class Trainer(HyperParameters):
 
     ``fit`` returns a :class:`~d2lmini.history.History`. Ctrl-C stops at the
     current batch and prints how to resume; in Jupyter ``fit`` then returns
-    the history, in a script the ``KeyboardInterrupt`` propagates. Under
+    the history, in a script the ``KeyboardInterrupt`` propagates. SIGTERM
+    stops the same way, then ends the process by SIGTERM
+    (:mod:`~d2lmini.termination`). Under
     ``torchrun --nproc_per_node=N`` each process trains on its slice of every
     batch and only rank 0 prints and draws.
     """
@@ -116,12 +122,12 @@ class Trainer(HyperParameters):
             raise ValueError("the training data loader yields no batches")
 
     def prepare_model(self, model: nn.Module) -> None:
+        check_has_parameters(model)
         model.trainer = self
         board = getattr(model, "board", None)
         if board is not None:
             board.xlabel, board.xlim = "epoch", [0, self.max_epochs]
-            if board.save_path is None and self.checkpoint_path:  # beside the checkpoint
-                board.save_path = os.path.splitext(self.checkpoint_path)[0] + "-board.png"
+            board.start_run(beside=self.checkpointer.path)  # not over an earlier run's picture
         model.to(self.device)
         self.layout.prepare_model(model)
         if self.compile and not getattr(model, "_compiled_call_impl", None):
@@ -163,6 +169,8 @@ class Trainer(HyperParameters):
 
         ``resume`` is a checkpoint path written by a previous run: weights,
         optimizer, history, epoch and random states are restored from it.
+        ``checkpoint_path`` is locked for the whole fit (another live run at
+        it is refused); SIGTERM stops training like Ctrl-C, then ends the process.
         """
         self._distributed = dist_utils.launched_distributed()
         if self._distributed:
@@ -182,9 +190,14 @@ class Trainer(HyperParameters):
         self.reporter = Progress(self.max_epochs, self.progress, self.rank,
                                  getattr(model, "board", None))
         self.checkpointer.start_fit()
-        self.checkpointer.check_writable()  # fail now, not after an epoch
-        start = self.checkpointer.restore(self, resume) if resume is not None else 0
+        self.checkpointer.check_writable(self.rank)  # fail now, not after an epoch; lock
+        try:
+            start = self.checkpointer.restore(self, resume) if resume is not None else 0
+        except BaseException:
+            self.checkpointer.end_fit()  # unlock: this run never started
+            raise
         keep = self.keep_freed_memory and self.device.type == "cpu"
+        sigterm = SigtermStop.start()  # SIGTERM stops training like Ctrl-C, until the end
         with freed_memory_kept(keep):  # reuse pages between steps (d2lmini/heap.py)
             try:
                 for self.epoch in range(start, self.max_epochs):
@@ -203,7 +216,11 @@ class Trainer(HyperParameters):
                     exit_like_ctrl_c_if_uncaught()
                     raise  # a script stops (exit status 130); a notebook gets the history
             finally:
-                self.reporter.finish()
+                try:
+                    self.reporter.finish()
+                finally:
+                    self.checkpointer.end_fit()  # unlock checkpoint_path
+                    sigterm.end()  # after a SIGTERM: the process ends here, by SIGTERM
         return self.history
 
     def fit_epoch(self) -> Dict[str, Any]:
@@ -224,6 +241,8 @@ class Trainer(HyperParameters):
                 self.guard.before_step()
                 with self.precision.autocast():
                     loss = model.training_step(batch)
+                if self.train_batch_idx == self._epoch_start_idx:  # once an epoch
+                    check_training_loss(model, loss)  # a float loss fails here, clearly
                 self.guard.check_loss(loss, step)
                 self.guard.check_statistics(step)
                 self.optim.zero_grad()
