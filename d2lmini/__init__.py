@@ -8,7 +8,9 @@ from .tensors import *  # noqa: F401,F403  (randn, reshape, ... as in the book)
 from .mode import fast_mode
 from .about import about_this_run
 from .checks import (check_image_batch, check_positive_int, check_block_shapes,
-                     check_resnet_arch, eval_mode)
+                     check_resnet_arch, eval_mode, check_cifar_block, check_cifar_net,
+                     check_grayscale_batch)
+from .guards import guard
 from .board import ProgressBoard
 from .module import Module, Classifier, Classification, init_cnn
 

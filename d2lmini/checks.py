@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 __all__ = ["check_image_batch", "check_positive_int", "check_non_negative_number",
-           "check_block_shapes", "check_resnet_arch", "eval_mode"]
+           "check_block_shapes", "check_resnet_arch", "eval_mode",
+           "check_cifar_block", "check_cifar_net", "check_grayscale_batch"]
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> None:
@@ -116,3 +117,32 @@ def check_image_batch(X, channels: Optional[int] = None, min_size: int = 1,
         raise ValueError(f"{where} needs inputs of at least {min_size}x{min_size} "
                          f"pixels to downsample, got shape {tuple(X.shape)}; "
                          "resize the images (e.g. resize=(28, 28) or larger).")
+
+
+# -- the 6n+2 networks of notebooks/03_why_residual.ipynb ----------------------
+# Attached to the classes with d2lmini.guards.guard, so the classes a reader
+# studies stay as short as the book's.
+def check_cifar_block(where: str, input_channels, num_channels, strides, **_) -> None:
+    """Positive sizes; the option-A shortcut can only keep or widen."""
+    check_positive_int("input_channels", input_channels)
+    check_positive_int("num_channels", num_channels)
+    check_positive_int("strides", strides)
+    if num_channels < input_channels:
+        raise ValueError(f"{where}({input_channels}, {num_channels}) narrows the "
+                         "channels; its zero-padding shortcut can only keep or widen them")
+
+
+def check_cifar_net(where: str, depth, widths, num_classes, **_) -> None:
+    """A depth of 6n+2, three positive stage widths, a positive class count."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, ...), got {depth!r}")
+    if not isinstance(widths, (tuple, list)) or len(widths) != 3:
+        raise ValueError(f"widths must give the channels of 3 stages, got {widths!r}")
+    for width in widths:
+        check_positive_int("widths", width)
+    check_positive_int("num_classes", num_classes)
+
+
+def check_grayscale_batch(model: nn.Module, X) -> None:
+    """A float batch of one-channel images for a network of ``model.net``."""
+    check_image_batch(X, 1, where=type(model).__name__, dtype=model.net[0].weight.dtype)
