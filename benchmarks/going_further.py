@@ -1,4 +1,4 @@
-"""Notebook 04's "going further" recipe at a chosen resolution and length.
+"""Notebook 05's "going further" recipe at a chosen resolution and length.
 
 The notebook runs ``ResNet18Plus`` at one resolution for a fixed number of
 epochs (one setting on a CPU, the book's 96x96 on a GPU). This script runs

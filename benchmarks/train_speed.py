@@ -193,7 +193,7 @@ BUILDERS: Dict[str, Callable] = {
                                                       keep_freed_memory=False),
     "ours_amp_unkept": lambda args, device: build_ours(args, device, channels_last=True, amp=True,
                                                        keep_freed_memory=False),
-    # notebook 04's options: the layout rule and autocast where the CPU has bf16
+    # notebook 05's options: the layout rule and autocast where the CPU has bf16
     "ours_nb04": lambda args, device: build_ours(args, device, channels_last="auto", amp=True)}
 
 
@@ -345,7 +345,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "ours_amp (channels_last=True, amp=True), "
                         "ours_amp_nchw (amp=True only), ours_cl_unkept and ours_amp_unkept "
                         "(ours_cl and ours_amp with keep_freed_memory=False), ours_nb04 "
-                        "(notebook 04's channels_last='auto', amp=True); the last four "
+                        "(notebook 05's channels_last='auto', amp=True); the last four "
                         "are not in the default list")
     p.add_argument("--whole-fit", action="store_true",
                    help="time the whole fit of one epoch of --fit-images training images, "

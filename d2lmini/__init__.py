@@ -29,6 +29,10 @@ from .data import DataModule, FashionMNIST, load_data_fashion_mnist, show_images
 # -- modules generated from the notebooks (make export: tools/export.py) --
 from .resnet import Residual, ResNet, ResNet18, resnet_block, min_input_size
 from .resnet_family import ResNetFamily, BasicBlock, Bottleneck, count_parameters, count_macs, load_torchvision, export_torchvision
-from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, Inception, ParallelPaths, CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers)
+from .why_residual import (CifarBlock, CifarNet, PlainNet, CifarResNet, count_weight_layers,
+                           conv_gradient_norms, calibrate, gradients_on_a_line,
+                           neighbour_correlation, deletable_blocks, without_block,
+                           accuracy_on, with_new_blocks)
+from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, Inception, ParallelPaths)
 from .recipes import random_shift_flip, ResNet18Plus
 from .resnext import ResNeXtBlock

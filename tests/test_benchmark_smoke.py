@@ -117,7 +117,7 @@ def test_tiny_run_prints_every_side_and_ratios(fashion_dir):
     # Every side builds the same network: the same forward MACs at 32x32.
     macs = re.findall(r"\[(\d+\.\d+) GMAC/image forward\]", out)
     assert len(macs) == 5 and len(set(macs)) == 1, out
-    # notebook 04's options take the layout the rule gives for 32x32 here
+    # notebook 05's options take the layout the rule gives for 32x32 here
     from d2lmini.layout import channels_last_pays
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     nhwc = channels_last_pays(32, 32, device, torch.bfloat16 if bf16 else None)

@@ -1,4 +1,4 @@
-"""The Table-1 ResNet family (d2lmini/resnet_family.py, from notebook 07).
+"""The Table-1 ResNet family (d2lmini/resnet_family.py, from notebook 08).
 
 Reference: torchvision's ResNets, built with random weights (no download).
 """

@@ -32,7 +32,7 @@ def tool():
 
 def _needs_model():
     if not hasattr(d2lmini, "ResNet18"):
-        pytest.skip("d2lmini.ResNet18 is not exported yet (notebooks/03_resnet_model.ipynb)")
+        pytest.skip("d2lmini.ResNet18 is not exported yet (notebooks/04_resnet_model.ipynb)")
     return d2lmini.ResNet18
 
 

@@ -1,4 +1,4 @@
-"""ResNeXtBlock (notebooks/05_resnext.ipynb -> d2lmini/resnext.py).
+"""ResNeXtBlock (notebooks/06_resnext.ipynb -> d2lmini/resnext.py).
 
 ``groups`` is the number of groups (the cardinality). The block is checked
 against hand formulas, against torchvision's ResNeXt bottleneck (same weights,
@@ -229,7 +229,7 @@ def test_notebook_exports_the_block_and_ignores_only_the_run_note():
     import json
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "notebooks" / "05_resnext.ipynb"
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "06_resnext.ipynb"
     nb = json.loads(path.read_text(encoding="utf-8"))
     sources = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     assert any(s.startswith("#| default_exp resnext\n") for s in sources)

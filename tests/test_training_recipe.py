@@ -1,4 +1,4 @@
-"""The 'going further' pieces exported from notebooks/04_training.ipynb."""
+"""The 'going further' pieces exported from notebooks/05_training.ipynb."""
 import pytest
 import torch
 from torch.nn import functional as F

@@ -1,13 +1,15 @@
-"""Block variants (notebook 08) and the degradation networks (notebook 09)."""
+"""Block variants (notebook 09) and the 6n+2 plain and residual networks
+(notebook 03, trained in notebook 10)."""
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 import d2lmini as d2l
-from d2lmini.resnet_variants import (CifarBlock, CifarNet, CifarResNet, Inception,
-                                     ParallelPaths, PlainNet, PreActResidual,
-                                     PreActResNet, PreActResNet18, count_weight_layers)
+from d2lmini.resnet_variants import (Inception, ParallelPaths, PreActResidual,
+                                     PreActResNet, PreActResNet18)
+from d2lmini.why_residual import (CifarBlock, CifarNet, CifarResNet, PlainNet,
+                                  count_weight_layers)
 
 
 def call_order(block: nn.Module, X: torch.Tensor) -> list:
