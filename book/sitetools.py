@@ -15,6 +15,12 @@
    (A Chinese build also gets a search page that works: see
    ``chinese_search_fix``.)
 
+3. Export directives. ``#| default_exp NAME`` tells ``tools/export.py``
+   where a notebook's ``#@save`` cells go; ``HideExportDirectives`` drops
+   such lines from the code the site shows (Jupyter still shows them).
+   Cells tagged ``remove-cell`` (checks attached with ``d2l.guard``) are
+   left out by myst-nb itself.
+
 It also finds ``references.bib`` for sphinxcontrib-bibtex in the nearest
 folder above the notebooks (the repository root), and titles each build
 after the first heading of its title page ``index.md``.
@@ -91,6 +97,24 @@ class ImageParagraphToFigure(SphinxTransform):
                 figure["names"].append(nodes.fully_normalize_name(f"fig-{stem}"))
                 self.document.note_implicit_target(figure, figure)
             para.replace_self(figure)
+
+
+NBDEV_DIRECTIVE = re.compile(r"^#\|[^\n]*\n?", re.MULTILINE)
+
+
+class HideExportDirectives(SphinxTransform):
+    """Code cells lose their ``#| ...`` lines (nbdev's directives), which are
+    for the export tool, not the reader."""
+    default_priority = 400
+
+    def apply(self, **kwargs) -> None:
+        for block in list(self.document.findall(nodes.literal_block)):
+            text = block.astext()
+            if not text.startswith("#|"):
+                continue
+            kept = NBDEV_DIRECTIVE.sub("", text)
+            block.rawsource = kept
+            block[:] = [nodes.Text(kept)]
 
 
 def locate_bibliography(src: Path) -> Path | None:
@@ -197,6 +221,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("site_languages", [], "html", types=[list])
     app.add_config_value("site_language", "en", "html", types=[str])
     app.add_transform(ImageParagraphToFigure)
+    app.add_transform(HideExportDirectives)
     app.connect("config-inited", find_bibliography, priority=400)
     app.connect("config-inited", title_from_index, priority=400)
     app.connect("html-page-context", language_links)

@@ -79,6 +79,10 @@ def first_notebook(figure: str, title: str, words: str) -> nbformat.NotebookNode
                       outputs=[new_output("stream", name="stdout", text="first line\n"),
                                new_output("stream", name="stdout", text="second line\n")]),
         new_markdown_cell("## Shapes\n\nThe output keeps the shape $(n, c, h, w)$."),
+        # An export target and a hidden cell, as the chapter's notebooks have them.
+        new_code_cell("#| default_exp demo\nimport math  #@save", execution_count=3),
+        new_code_cell("GUARDED = 'attached checks'", execution_count=4,
+                      metadata={"tags": ["remove-cell"]}),
     ])
 
 
@@ -334,6 +338,13 @@ def test_browser_language_switch_keeps_the_page(site, browser_page):
     page.wait_for_load_state("load")
     assert page.url == (site / "02_second.html").as_uri()
     assert errors == []
+
+
+def test_export_directives_and_hidden_cells_stay_off_the_page(site):
+    page = (site / "01_first.html").read_text()
+    assert "import" in page and "math" in page  # the cell itself is shown
+    assert "default_exp" not in page
+    assert "attached checks" not in page and "GUARDED" not in page
 
 
 def test_prints_of_one_cell_show_as_one_output_block(site):
