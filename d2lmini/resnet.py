@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 
-# notebooks/02_residual_blocks.ipynb, cell 5
+# notebooks/02_residual_blocks.ipynb, cell 4
 class Residual(nn.Module):
     """The residual block of ResNet: two 3x3 conv + BN, plus a shortcut."""
     def __init__(self, input_channels, num_channels,
