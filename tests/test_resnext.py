@@ -238,7 +238,16 @@ def test_notebook_exports_the_block_and_ignores_only_the_run_note():
     # Everything but the run's clock is deterministic and compared exactly.
     assert len(ignored) == 1 and "".join(ignored[0]["source"]) == "d2l.about_this_run()"
     # The stored outputs come from an execution: every cell ran, and every
-    # cell that is not a #@save definition shows something to check.
+    # cell that is not a #@save definition or the imports-and-seed setup
+    # shows something to check.
     assert all(c["execution_count"] for c in code), "execute the notebook before committing"
-    assert all(c["outputs"] for c in code if "#@save" not in "".join(c["source"]))
+
+    def setup_only(source: str) -> bool:
+        lines = [l.split("#")[0].strip() for l in source.splitlines()]
+        return all(not l or l.startswith(("import ", "from ", "d2l.seed_everything("))
+                   for l in lines)
+
+    shown = [c for c in code if "#@save" not in "".join(c["source"])]
+    assert all(c["outputs"] for c in shown if not setup_only("".join(c["source"])))
+    assert sum(setup_only("".join(c["source"])) for c in shown) == 1
     assert not any(o["output_type"] == "error" for c in code for o in c["outputs"])
