@@ -18,8 +18,8 @@ class Residual(nn.Module):
         super().__init__()
         # Positive sizes, and use_1x1conv=True whenever the shape changes
         # (otherwise the input could not be added to the output).
-        d2l.check_block_shapes("Residual", input_channels, num_channels, strides,
-                               use_1x1conv)
+        d2l.check_block_shapes("Residual", input_channels, num_channels,
+                               strides, use_1x1conv)
         self.input_channels = input_channels
         self.conv1 = nn.Conv2d(input_channels, num_channels,
                                kernel_size=3, padding=1, stride=strides)
@@ -111,7 +111,8 @@ def resnet_block(input_channels, num_channels, num_residuals,
 class ResNet18(ResNet):
     """ResNet-18: four stages of two residual blocks each."""
     def __init__(self, num_classes=10, lr=0.1):
-        super().__init__(((2, 64, 64), (2, 64, 128), (2, 128, 256), (2, 256, 512)),
+        super().__init__(((2, 64, 64), (2, 64, 128), (2, 128, 256),
+                          (2, 256, 512)),
                          num_classes, lr)
 
 
