@@ -6,24 +6,29 @@ Edit their #@save cells and run `make export`.
 
 import d2lmini as d2l
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import (Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple, Type, Union)
 import torch
 from torch import nn
 
 
 # notebooks/08_resnet_family.ipynb, cell 5
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+def conv3x3(in_channels: int, out_channels: int,
+            stride: int = 1) -> nn.Conv2d:
     """3x3 convolution without bias; padding 1 keeps the size at stride 1."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride,
                      padding=1, bias=False)
 
 
-def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+def conv1x1(in_channels: int, out_channels: int,
+            stride: int = 1) -> nn.Conv2d:
     """1x1 convolution without bias: mixes channels, at each position."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride,
+                     bias=False)
 
 
-def projection(in_channels: int, out_channels: int, stride: int) -> Optional[nn.Sequential]:
+def projection(in_channels: int, out_channels: int,
+               stride: int) -> Optional[nn.Sequential]:
     """The shortcut of a block: None (identity) when input and output shapes
     agree, else a strided 1x1 convolution and batch normalization."""
     d2l.check_positive_int("in_channels", in_channels)
@@ -50,7 +55,8 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU(inplace=True)
         # Named as in torchvision, so that state_dict keys line up.
-        self.downsample = projection(in_channels, channels * self.expansion, stride)
+        self.downsample = projection(in_channels, channels * self.expansion,
+                                     stride)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         Y = self.relu(self.bn1(self.conv1(X)))
@@ -141,36 +147,41 @@ class ResNetFamily(d2l.Classifier):
     have batch normalization, as in torchvision.
     """
 
-    def __init__(self, block: Type[Union[BasicBlock, Bottleneck]], layers: Sequence[int],
-                 num_classes: int = 10, in_channels: int = 1, lr: float = 0.1):
+    def __init__(self, block: Type[Union[BasicBlock, Bottleneck]],
+                 layers: Sequence[int], num_classes: int = 10,
+                 in_channels: int = 1, lr: float = 0.1):
         super().__init__()
         self.save_hyperparameters()
         if len(layers) != 4:
-            raise ValueError(f"layers must give the number of blocks of 4 stages, got {layers}")
+            raise ValueError(f"layers must give the number of blocks of 4 "
+                             f"stages, got {layers}")
         for n in layers:
             d2l.check_positive_int("layers (blocks per stage)", n)
         d2l.check_positive_int("num_classes", num_classes)
         d2l.check_positive_int("in_channels", in_channels)
         self.channels = 64  # output channels of the last module built so far
+        widths = (64, 128, 256, 512)
         stages = [self._make_stage(block, width, n, stride=1 if i == 0 else 2)
-                  for i, (width, n) in enumerate(zip((64, 128, 256, 512), layers))]
+                  for i, (width, n) in enumerate(zip(widths, layers))]
         self.net = nn.Sequential(OrderedDict(
             [("b1", self._stem(in_channels))]
             + [(f"b{i + 2}", stage) for i, stage in enumerate(stages)]
-            + [("last", nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
-                                      nn.Linear(self.channels, num_classes)))]))
+            + [("last", nn.Sequential(
+                nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+                nn.Linear(self.channels, num_classes)))]))
         self.net.apply(self._init_weights)
 
     @staticmethod
     def _stem(in_channels: int) -> nn.Sequential:
-        """7x7 convolution with stride 2, then 3x3 max-pooling with stride 2."""
+        """7x7 convolution, stride 2, then 3x3 max-pooling, stride 2."""
         return nn.Sequential(
-            nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3,
+                      bias=False),
             nn.BatchNorm2d(64), nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
 
-    def _make_stage(self, block: Type[Union[BasicBlock, Bottleneck]], width: int,
-                    num_blocks: int, stride: int) -> nn.Sequential:
+    def _make_stage(self, block: Type[Union[BasicBlock, Bottleneck]],
+                    width: int, num_blocks: int, stride: int) -> nn.Sequential:
         """One stage; only its first block changes resolution and width."""
         blocks = [block(self.channels, width, stride)]
         self.channels = width * block.expansion
@@ -182,7 +193,8 @@ class ResNetFamily(d2l.Classifier):
     def _init_weights(module: nn.Module) -> None:
         """He initialization for convolutions; BN starts at scale 1, shift 0."""
         if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(module.weight, mode="fan_out",
+                                    nonlinearity="relu")
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
@@ -196,7 +208,8 @@ class ResNetFamily(d2l.Classifier):
     # notebooks/08_resnet_family.ipynb, cell 25
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         d2l.check_image_batch(X, self.in_channels, min_size=self.min_size(),
-                              where=type(self).__name__, dtype=self.net.b1[0].weight.dtype)
+                              where=type(self).__name__,
+                              dtype=self.net.b1[0].weight.dtype)
         return self.net(X)
 
 
@@ -213,7 +226,8 @@ RESNET_LAYERS: Dict[int, Tuple[type, List[int]]] = {
 def resnet(depth: int, **kwargs) -> ResNetFamily:
     """ResNet-``depth`` of Table 1; keyword arguments go to ResNetFamily."""
     if depth not in RESNET_LAYERS:
-        raise ValueError(f"no ResNet-{depth}; choose one of {sorted(RESNET_LAYERS)}")
+        raise ValueError(f"no ResNet-{depth}; "
+                         f"choose one of {sorted(RESNET_LAYERS)}")
     block, layers = RESNET_LAYERS[depth]
     return ResNetFamily(block, layers, **kwargs)
 
@@ -229,7 +243,8 @@ TORCHVISION_PREFIXES: Tuple[Tuple[str, str], ...] = (
 
 
 def _rename_keys(state_dict: Mapping[str, torch.Tensor],
-                 prefixes: Iterable[Tuple[str, str]]) -> Dict[str, torch.Tensor]:
+                 prefixes: Iterable[Tuple[str, str]]
+                 ) -> Dict[str, torch.Tensor]:
     """Replace the first matching old prefix of each key by its new one;
     raise KeyError naming the keys that match no prefix."""
     renamed, unmatched = OrderedDict(), []
@@ -241,22 +256,27 @@ def _rename_keys(state_dict: Mapping[str, torch.Tensor],
         else:
             unmatched.append(key)
     if unmatched:
-        raise KeyError(f"{len(unmatched)} keys match no known prefix: {unmatched[:5]}")
+        raise KeyError(f"{len(unmatched)} keys match no known prefix: "
+                       f"{unmatched[:5]}")
     return renamed
 
 
-def from_torchvision_keys(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def from_torchvision_keys(state_dict: Mapping[str, torch.Tensor]
+                          ) -> Dict[str, torch.Tensor]:
     """Keys of a torchvision ResNet's state_dict -> keys of ResNetFamily."""
     return _rename_keys(state_dict, TORCHVISION_PREFIXES)
 
 
-def to_torchvision_keys(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def to_torchvision_keys(state_dict: Mapping[str, torch.Tensor]
+                        ) -> Dict[str, torch.Tensor]:
     """Keys of a ResNetFamily state_dict -> keys of a torchvision ResNet."""
-    return _rename_keys(state_dict, [(new, old) for old, new in TORCHVISION_PREFIXES])
+    return _rename_keys(state_dict,
+                        [(new, old) for old, new in TORCHVISION_PREFIXES])
 
 
 # notebooks/08_resnet_family.ipynb, cell 39
-def load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+def load_checked(model: nn.Module,
+                 state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
     """``load_state_dict`` that first names missing and unexpected keys.
 
     Raises ValueError when the key sets differ; shape mismatches are left to
@@ -274,14 +294,17 @@ def load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn
 
 
 def load_torchvision(model: ResNetFamily,
-                     source: Union[nn.Module, Mapping[str, torch.Tensor]]) -> ResNetFamily:
+                     source: Union[nn.Module, Mapping[str, torch.Tensor]]
+                     ) -> ResNetFamily:
     """Copy the weights of a torchvision ResNet (or its state_dict) into
     ``model``, which must have the same depth and layer sizes."""
-    state_dict = source.state_dict() if isinstance(source, nn.Module) else source
+    state_dict = (source.state_dict() if isinstance(source, nn.Module)
+                  else source)
     return load_checked(model, from_torchvision_keys(state_dict))
 
 
-def export_torchvision(model: ResNetFamily, target: nn.Module) -> nn.Module:
+def export_torchvision(model: ResNetFamily,
+                       target: nn.Module) -> nn.Module:
     """Copy the weights of ``model`` into the torchvision ResNet ``target``."""
     return load_checked(target, to_torchvision_keys(model.state_dict()))
 

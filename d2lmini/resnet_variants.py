@@ -21,8 +21,8 @@ class PreActResidual(nn.Module):
     def __init__(self, input_channels: int, num_channels: int,
                  use_1x1conv: bool = False, strides: int = 1):
         super().__init__()
-        d2l.check_block_shapes("PreActResidual", input_channels, num_channels, strides,
-                               use_1x1conv)
+        d2l.check_block_shapes("PreActResidual", input_channels, num_channels,
+                               strides, use_1x1conv)
         # Registered in the order they are applied: BN, conv, BN, conv.
         self.bn1 = nn.BatchNorm2d(input_channels)
         self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3,
@@ -66,8 +66,8 @@ class PreActResNet(d2l.ResNet):
 class PreActResNet18(PreActResNet):
     """ResNet-18 with pre-activation blocks."""
     def __init__(self, num_classes: int = 10, lr: float = 0.1):
-        super().__init__(((2, 64, 64), (2, 64, 128), (2, 128, 256), (2, 256, 512)),
-                         num_classes, lr)
+        super().__init__(((2, 64, 64), (2, 64, 128), (2, 128, 256),
+                          (2, 256, 512)), num_classes, lr)
 
 
 # notebooks/09_block_variants.ipynb, cell 26
@@ -80,10 +80,12 @@ class Inception(nn.Module):
     def __init__(self, input_channels: int, c1: int, c2: Tuple[int, int],
                  c3: Tuple[int, int], c4: int):
         super().__init__()
-        for name, value in [("input_channels", input_channels), ("c1", c1), ("c2", c2[0]),
-                            ("c2", c2[1]), ("c3", c3[0]), ("c3", c3[1]), ("c4", c4)]:
+        for name, value in [("input_channels", input_channels), ("c1", c1),
+                            ("c2", c2[0]), ("c2", c2[1]), ("c3", c3[0]),
+                            ("c3", c3[1]), ("c4", c4)]:
             d2l.check_positive_int(name, value)
-        self.p1 = nn.Sequential(nn.Conv2d(input_channels, c1, kernel_size=1), nn.ReLU())
+        self.p1 = nn.Sequential(
+            nn.Conv2d(input_channels, c1, kernel_size=1), nn.ReLU())
         self.p2 = nn.Sequential(
             nn.Conv2d(input_channels, c2[0], kernel_size=1), nn.ReLU(),
             nn.Conv2d(c2[0], c2[1], kernel_size=3, padding=1), nn.ReLU())
@@ -95,14 +97,15 @@ class Inception(nn.Module):
             nn.Conv2d(input_channels, c4, kernel_size=1), nn.ReLU())
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.p1(X), self.p2(X), self.p3(X), self.p4(X)], dim=1)
+        return torch.cat([self.p1(X), self.p2(X), self.p3(X), self.p4(X)],
+                         dim=1)
 
 
 # notebooks/09_block_variants.ipynb, cell 30
 class ParallelPaths(nn.Module):
     """Run ``paths`` on the same input and merge them: ``'concat'`` along the
-    channels (Inception) or ``'add'`` (a residual block, with an identity path),
-    then apply ``activation``."""
+    channels (Inception) or ``'add'`` (a residual block, with an identity
+    path), then apply ``activation``."""
     def __init__(self, *paths: nn.Module, merge: str = "concat",
                  activation: Optional[nn.Module] = None):
         super().__init__()
@@ -110,11 +113,13 @@ class ParallelPaths(nn.Module):
             raise ValueError(f"merge must be 'concat' or 'add', got {merge!r}")
         self.paths = nn.ModuleList(paths)
         self.merge = merge
-        self.activation = activation if activation is not None else nn.Identity()
+        self.activation = (activation if activation is not None
+                           else nn.Identity())
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         outs = [path(X) for path in self.paths]
-        Y = torch.cat(outs, dim=1) if self.merge == "concat" else torch.stack(outs).sum(0)
+        Y = (torch.cat(outs, dim=1) if self.merge == "concat"
+             else torch.stack(outs).sum(0))
         return self.activation(Y)
 
 
