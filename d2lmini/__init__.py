@@ -9,7 +9,9 @@ from .mode import fast_mode
 from .about import about_this_run
 from .checks import (check_image_batch, check_positive_int, check_block_shapes,
                      check_resnet_arch, eval_mode, check_cifar_block, check_cifar_net,
-                     check_grayscale_batch)
+                     check_grayscale_batch, check_recipe_name, check_residual,
+                     check_block_input, check_resnet, check_resnet_input,
+                     check_resnext_block, check_resnext_input)
 from .guards import guard
 from .board import ProgressBoard
 from .module import Module, Classifier, Classification, init_cnn
@@ -34,5 +36,5 @@ from .why_residual import (CifarBlock, CifarNet, PlainNet, CifarResNet, count_we
                            neighbour_correlation, deletable_blocks, without_block,
                            accuracy_on, with_new_blocks)
 from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, Inception, ParallelPaths)
-from .recipes import random_shift_flip, ResNet18Plus
+from .recipes import random_shift_flip, ResNet18Plus, RECIPES
 from .resnext import ResNeXtBlock

@@ -8,7 +8,10 @@ from torch import nn
 
 __all__ = ["check_image_batch", "check_positive_int", "check_non_negative_number",
            "check_block_shapes", "check_resnet_arch", "eval_mode",
-           "check_cifar_block", "check_cifar_net", "check_grayscale_batch"]
+           "check_cifar_block", "check_cifar_net", "check_grayscale_batch",
+           "check_recipe_name", "check_residual", "check_block_input",
+           "check_resnet", "check_resnet_input", "check_resnext_block",
+           "check_resnext_input"]
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> None:
@@ -29,6 +32,34 @@ def check_block_shapes(where: str, input_channels, num_channels, strides,
             f"{where}({input_channels}, {num_channels}, strides={strides}) changes "
             "the shape, so the input cannot be added to the output: pass "
             "use_1x1conv=True to reshape the shortcut")
+
+
+def check_residual(where: str, input_channels, num_channels, use_1x1conv=False,
+                   strides=1, **_) -> None:
+    """``Residual``'s arguments (attached with :func:`d2lmini.guards.guard`)."""
+    check_block_shapes(where, input_channels, num_channels, strides, use_1x1conv)
+
+
+def check_block_input(block: nn.Module, X) -> None:
+    """A 4-d float batch with the channels the block's first convolution
+    reads, in the dtype of its weights."""
+    conv = block.conv1
+    check_image_batch(X, conv.in_channels, where=type(block).__name__,
+                      dtype=conv.weight.dtype)
+
+
+def check_resnet(where: str, arch, num_classes=10, **_) -> None:
+    """``ResNet``'s arguments: a positive number of classes and stages that
+    chain (see :func:`check_resnet_arch`)."""
+    check_positive_int("num_classes", num_classes)
+    check_resnet_arch(arch, stem_channels=64)
+
+
+def check_resnet_input(model: nn.Module, X) -> None:
+    """A grayscale float batch large enough for every halving of ``model``."""
+    stem = next(m for m in model.net.modules() if isinstance(m, nn.Conv2d))
+    check_image_batch(X, stem.in_channels, min_size=model.min_size(),
+                      where=type(model).__name__, dtype=stem.weight.dtype)
 
 
 def check_resnet_arch(arch, stem_channels: int) -> None:
@@ -146,3 +177,51 @@ def check_cifar_net(where: str, depth, widths, num_classes, **_) -> None:
 def check_grayscale_batch(model: nn.Module, X) -> None:
     """A float batch of one-channel images for a network of ``model.net``."""
     check_image_batch(X, 1, where=type(model).__name__, dtype=model.net[0].weight.dtype)
+
+
+def check_recipe_name(name: Optional[str], recipes) -> None:
+    """An unknown ``D2LMINI_RECIPE`` fails with the names that exist (unset is
+    fine: the notebook then picks by device)."""
+    if name is not None and name not in recipes:
+        raise ValueError(f"D2LMINI_RECIPE={name!r} is not a recipe; use one of "
+                         f"{', '.join(sorted(recipes))} (or leave it unset: the book's "
+                         "recipe on a GPU, the CPU recipe elsewhere)")
+
+
+def check_resnext_block(where: str, num_channels, groups, bot_mul, use_1x1conv=False,
+                        strides=1, input_channels=None, **_) -> None:
+    """``ResNeXtBlock``'s arguments: positive sizes, a bottleneck of at least
+    one channel that ``groups`` divides, and an identity shortcut only where
+    the block keeps the shape."""
+    check_positive_int("num_channels", num_channels)
+    check_positive_int("groups", groups)
+    check_positive_int("strides", strides)
+    if (isinstance(bot_mul, bool) or not isinstance(bot_mul, (int, float))
+            or not 0 < bot_mul < float("inf")):
+        raise ValueError(f"bot_mul must be a finite number > 0, got {bot_mul!r}")
+    if input_channels is not None:
+        check_positive_int("input_channels", input_channels)
+    bot_channels = int(round(num_channels * bot_mul))
+    if bot_channels < 1:
+        raise ValueError(f"bot_mul={bot_mul} leaves round({num_channels} * "
+                         f"{bot_mul}) = 0 bottleneck channels")
+    if bot_channels % groups:
+        raise ValueError(f"groups={groups} must divide the {bot_channels} bottleneck "
+                         f"channels (round({num_channels} * {bot_mul}))")
+    if not use_1x1conv:
+        if strides != 1:
+            raise ValueError(f"strides={strides} needs use_1x1conv=True: "
+                             "an identity shortcut keeps the resolution")
+        if input_channels not in (None, num_channels):
+            raise ValueError(f"input_channels={input_channels} differs from "
+                             f"num_channels={num_channels}: use "
+                             "use_1x1conv=True to change the channels")
+
+
+def check_resnext_input(block: nn.Module, X) -> None:
+    """A 4-d float batch; its channels must match the first convolution once
+    that convolution knows its input width (a lazy one learns it here)."""
+    weight = block.conv1.weight  # (out, in, 1, 1) once it has a shape
+    known = not isinstance(weight, nn.parameter.UninitializedParameter)
+    check_image_batch(X, weight.shape[1] if known else None, where=type(block).__name__,
+                      dtype=block.conv3.weight.dtype)

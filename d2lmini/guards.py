@@ -20,10 +20,12 @@ def guard(cls: type, arguments: Optional[Callable[..., None]] = None,
     ``arguments(cls_name, **bound)`` gets the constructor's arguments by name,
     defaults filled in; ``inputs(module, X)`` gets the module and its first
     input. Either may raise ``ValueError``/``TypeError``. Subclasses inherit
-    the checks; guarding a class twice wraps it once.
+    the checks; guarding a subclass gives it its own checks instead of the
+    inherited ones; guarding a class twice wraps it once.
     """
-    if arguments is not None and not getattr(cls.__init__, "_guarded", False):
-        init, signature = cls.__init__, inspect.signature(cls.__init__)
+    if arguments is not None and not _guarded_here(cls, "__init__"):
+        init = _unguarded(cls.__init__)
+        signature = inspect.signature(init)
 
         @functools.wraps(init)
         def checked_init(self, *args, **kwargs):
@@ -37,8 +39,8 @@ def guard(cls: type, arguments: Optional[Callable[..., None]] = None,
         checked_init._guarded = True
         cls.__init__ = checked_init
 
-    if inputs is not None and not getattr(cls.forward, "_guarded", False):
-        forward = cls.forward
+    if inputs is not None and not _guarded_here(cls, "forward"):
+        forward = _unguarded(cls.forward)
 
         @functools.wraps(forward)
         def checked_forward(self, X, *args, **kwargs):
@@ -46,3 +48,14 @@ def guard(cls: type, arguments: Optional[Callable[..., None]] = None,
             return forward(self, X, *args, **kwargs)
         checked_forward._guarded = True
         cls.forward = checked_forward
+
+
+def _guarded_here(cls: type, name: str) -> bool:
+    """Whether ``cls`` itself (not a parent) already holds a guarded ``name``."""
+    return getattr(cls.__dict__.get(name), "_guarded", False)
+
+
+def _unguarded(method: Callable) -> Callable:
+    """The method a parent's guard wrapped, so a subclass's own check replaces
+    the parent's instead of running before it."""
+    return method.__wrapped__ if getattr(method, "_guarded", False) else method

@@ -1,7 +1,7 @@
 """Which arithmetic the forward pass runs in: float32, or bf16 autocast."""
 import contextlib
 import warnings
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
@@ -16,12 +16,16 @@ class Precision:
     hardware), float32 elsewhere. Weights and optimizer state stay float32.
 
     On CPUs without native bf16 (AVX2 only) autocast is emulated and slower
-    than float32, so ``amp=True`` warns and trains in float32 there.
+    than float32, so ``amp=True`` warns and trains in float32 there;
+    ``amp="auto"`` makes the same choice without a warning (the choice is
+    then the documented behaviour, not a fallback).
     """
 
-    def __init__(self, device: torch.device, amp: bool):
+    def __init__(self, device: torch.device, amp: Union[bool, str]):
+        if not (amp is True or amp is False or amp == "auto"):
+            raise ValueError(f"amp must be True, False or 'auto', got {amp!r}")
         self.device_type = self._autocast_device(device) if amp else None
-        if amp and self.device_type is None:
+        if amp is True and self.device_type is None:
             warnings.warn(f"amp=True needs CUDA or a CPU with bf16 in hardware (AVX512-BF16 "
                           f"or AMX); training on {device} in float32.", FallbackWarning,
                           stacklevel=3)

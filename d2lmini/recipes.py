@@ -11,7 +11,7 @@ import d2lmini as d2l
 from d2lmini.resnet import ResNet18
 
 
-# notebooks/05_training.ipynb, cell 26
+# notebooks/05_training.ipynb, cell 3
 def random_shift_flip(X, pad=2):
     """Flip each image horizontally with probability 1/2 and shift it by up
     to ``pad`` pixels in each direction (zero padding), on the whole batch."""
@@ -28,7 +28,7 @@ def random_shift_flip(X, pad=2):
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
 
-# notebooks/05_training.ipynb, cell 29
+# notebooks/05_training.ipynb, cell 7
 class ResNet18Plus(ResNet18):
     """ResNet-18 with the better recipe: Nesterov SGD with weight decay and a
     one-cycle schedule, flip-and-shift augmentation and label smoothing."""
@@ -39,7 +39,8 @@ class ResNet18Plus(ResNet18):
 
     def loss(self, Y_hat, Y, averaged=True):
         smoothing = self.label_smoothing if self.training else 0.0
-        return F.cross_entropy(Y_hat, Y, reduction='mean' if averaged else 'none',
+        reduction = 'mean' if averaged else 'none'
+        return F.cross_entropy(Y_hat, Y, reduction=reduction,
                                label_smoothing=smoothing)
 
     def training_step(self, batch):
@@ -48,14 +49,25 @@ class ResNet18Plus(ResNet18):
 
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9,
-                              nesterov=True, weight_decay=self.weight_decay)
+                              nesterov=True,
+                              weight_decay=self.weight_decay)
         steps = self.trainer.max_epochs * self.trainer.num_train_batches
-        if steps < 4:
-            raise ValueError(f"the one-cycle schedule needs at least 4 optimizer steps, "
-                             f"got {steps}: train for more epochs or on more images")
         # Warm-up and annealing need 2+ steps each (very short runs).
+        d2l.check_positive_int('one-cycle steps', steps, minimum=4)
         return opt, torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.lr, total_steps=steps, pct_start=max(0.25, 2 / steps))
+            opt, max_lr=self.lr, total_steps=steps,
+            pct_start=max(0.25, 2 / steps))
+
+
+# notebooks/05_training.ipynb, cell 10
+RECIPES = {
+    # The book's: plain SGD at a fixed rate, images enlarged to 96x96.
+    'book': dict(model=ResNet18, resize=96, max_epochs=10,
+                 batch_size=128, lr=0.05),
+    # For a CPU: the better recipe, 3 epochs at the native 28x28.
+    'cpu': dict(model=ResNet18Plus, resize=28, max_epochs=3,
+                batch_size=128, lr=0.1),
+}
 
 
 __all__ = ["random_shift_flip", "ResNet18Plus"]

@@ -68,7 +68,8 @@ class Trainer(HyperParameters):
     ``fit(..., resume=path)`` goes on; the path is checked up front and locked
     during ``fit``: :mod:`~d2lmini.checkpoint_paths`, :mod:`~d2lmini.run_lock`),
     ``progress`` (the batch bar), ``amp``
-    (bf16 autocast where bf16 runs in hardware, else a warning and float32;
+    (``True``: bf16 autocast where bf16 runs in hardware, else a warning and
+    float32; ``"auto"``: the same choice without the warning;
     ``autocast_dtype`` says which), ``sync_every`` (batches between reads of
     the metric sums) and ``check_finite_every`` (batches between reads of the
     NaN/inf guard: 1 on the CPU, ``sync_every`` on accelerators and under
@@ -88,7 +89,7 @@ class Trainer(HyperParameters):
                  channels_last: Union[bool, str] = CHANNELS_LAST_DEFAULT,
                  compile: bool = False, keep_freed_memory: bool = True,
                  checkpoint_path: Optional[str] = None, checkpoint_every: int = 1,
-                 progress: bool = True, amp: bool = False, sync_every: int = 10,
+                 progress: bool = True, amp: Union[bool, str] = False, sync_every: int = 10,
                  check_finite_every: Optional[int] = None):
         self.save_hyperparameters()
         check_positive_int("max_epochs", max_epochs)

@@ -2,6 +2,7 @@
 input types early, with a ValueError that names the argument or the dtype."""
 import pytest
 import torch
+from torch import nn
 
 import d2lmini as d2l
 from d2lmini.resnet_family import resnet
@@ -153,3 +154,25 @@ def test_about_this_run_names_device_torch_time_and_mode(capsys, monkeypatch):
     d2l.about_this_run(since=0.0)
     out = capsys.readouterr().out
     assert "mode: full" in out and "recipe" not in out and " s since the first cell" in out
+
+
+def test_a_subclass_guard_replaces_the_inherited_check():
+    # ResNet's input check reads the stem it finds; a subclass may also bring
+    # its own check, which then runs instead of the inherited one.
+    class RGB(d2l.ResNet):
+        def b1(self):
+            return nn.Sequential(nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3),
+                                 nn.BatchNorm2d(64), nn.ReLU(),
+                                 nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+
+    model = RGB(((1, 64, 64), (1, 64, 128))).eval()
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match=r"RGB expects 3 input channel\(s\)"):
+        model(torch.randn(2, 1, 32, 32))
+    seen = []
+    d2l.guard(RGB, inputs=lambda module, X: seen.append(tuple(X.shape)))
+    model(torch.randn(2, 1, 32, 32).expand(2, 3, 32, 32).contiguous())
+    assert seen == [(2, 3, 32, 32)]
+    with pytest.raises(RuntimeError):  # only the subclass's (permissive) check ran
+        model(torch.randn(2, 1, 32, 32))
+    assert d2l.ResNet18().eval()(torch.randn(1, 1, 32, 32)).shape == (1, 10)  # parent unchanged

@@ -197,10 +197,10 @@ def test_published_d2l_groups_argument_is_the_group_width():
     ((32, 2.0, 1), {}, r"groups must be an int >= 1, got 2.0"),
     ((0, 1, 1), {}, r"num_channels must be an int >= 1, got 0"),
     ((32, True, 1), {}, r"groups must be an int >= 1, got True"),
-    ((32, 16, 0), {}, r"bot_mul must be a number > 0, got 0"),
-    ((32, 16, -1.0), {}, r"bot_mul must be a number > 0"),
-    ((32, 16, float("nan")), {}, r"bot_mul must be a number > 0"),
-    ((32, 16, "1"), {}, r"bot_mul must be a number > 0"),
+    ((32, 16, 0), {}, r"bot_mul must be a finite number > 0, got 0"),
+    ((32, 16, -1.0), {}, r"bot_mul must be a finite number > 0"),
+    ((32, 16, float("nan")), {}, r"bot_mul must be a finite number > 0"),
+    ((32, 16, "1"), {}, r"bot_mul must be a finite number > 0"),
     ((32, 16, 1), {"strides": 0, "use_1x1conv": True}, r"strides must be an int >= 1"),
     ((32, 16, 1), {"strides": 2}, r"strides=2 needs use_1x1conv=True"),
     ((32, 16, 1), {"input_channels": 16}, r"input_channels=16 differs from num_channels=32"),
@@ -251,3 +251,20 @@ def test_notebook_exports_the_block_and_ignores_only_the_run_note():
     assert all(c["outputs"] for c in shown if not setup_only("".join(c["source"])))
     assert sum(setup_only("".join(c["source"])) for c in shown) == 1
     assert not any(o["output_type"] == "error" for c in code for o in c["outputs"])
+
+
+def test_lazy_block_checks_channels_after_loading_weights():
+    torch.manual_seed(0)
+    trained = d2l.ResNeXtBlock(16, 2, 0.5, use_1x1conv=True)
+    trained(torch.randn(2, 4, 8, 8))  # the first batch sets 4 input channels
+    loaded = d2l.ResNeXtBlock(16, 2, 0.5, use_1x1conv=True)
+    loaded.load_state_dict(trained.state_dict())
+    with pytest.raises(ValueError, match=r"ResNeXtBlock expects 4 input channel\(s\)"):
+        loaded(torch.randn(2, 5, 8, 8))
+
+
+def test_non_integer_or_infinite_sizes_are_refused_up_front():
+    with pytest.raises(ValueError, match="input_channels must be an int >= 1, got 8.0"):
+        d2l.ResNeXtBlock(8, 2, 1, input_channels=8.0)
+    with pytest.raises(ValueError, match="bot_mul must be a finite number > 0, got inf"):
+        d2l.ResNeXtBlock(8, 2, float("inf"))

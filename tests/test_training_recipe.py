@@ -88,5 +88,5 @@ def test_resnet18plus_too_short_for_one_cycle_says_so():
     torch.manual_seed(0)
     model = d2l.ResNet18Plus(lr=0.1)
     model.board.display = False
-    with pytest.raises(ValueError, match="at least 4 optimizer steps, got 2"):
+    with pytest.raises(ValueError, match="one-cycle steps must be an int >= 4, got 2"):
         d2l.Trainer(max_epochs=1, progress=False).fit(model, _tiny_data(32))
