@@ -26,6 +26,7 @@ import json
 import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -185,7 +186,6 @@ def book_epochs_to(targets: Sequence[float]) -> Dict[str, Optional[int]]:
 def stored_book_accuracies() -> List[float]:
     """Per-epoch validation accuracy of the book-recipe run recorded in
     ``benchmarks/book_recipe_history.json``."""
-    from pathlib import Path
     path = Path(__file__).with_name("book_recipe_history.json")
     return [r["val_acc"] for r in json.loads(path.read_text())["epochs"]]
 
