@@ -34,6 +34,7 @@ from .heap import freed_memory_kept
 from .history import History, MetricSums
 from .hyperparameters import HyperParameters
 from .layout import MemoryLayout
+from .small_maps import skip_padding_taps
 from .model_checks import check_has_parameters, check_training_loss
 from .optimizers import configure_optimizers
 from .precision import Precision
@@ -67,7 +68,9 @@ class Trainer(HyperParameters):
     and ``checkpoint_every`` (an atomic checkpoint every n epochs;
     ``fit(..., resume=path)`` goes on; the path is checked up front and locked
     during ``fit``: :mod:`~d2lmini.checkpoint_paths`, :mod:`~d2lmini.run_lock`),
-    ``progress`` (the batch bar), ``amp``
+    ``small_maps`` (3x3 convolutions on 1x1 maps skip the weights that meet
+    only padding, :mod:`~d2lmini.small_maps`: ``True``, ``False`` or
+    ``"auto"``, on a CPU), ``progress`` (the batch bar), ``amp``
     (``True``: bf16 autocast where bf16 runs in hardware, else a warning and
     float32; ``"auto"``: the same choice without the warning;
     ``autocast_dtype`` says which), ``sync_every`` (batches between reads of
@@ -87,6 +90,7 @@ class Trainer(HyperParameters):
     def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val: float = 0,
                  *, seed: Optional[int] = None, device: Union[str, torch.device, None] = None,
                  channels_last: Union[bool, str] = CHANNELS_LAST_DEFAULT,
+                 small_maps: Union[bool, str] = "auto",
                  compile: bool = False, keep_freed_memory: bool = True,
                  checkpoint_path: Optional[str] = None, checkpoint_every: int = 1,
                  progress: bool = True, amp: Union[bool, str] = False, sync_every: int = 10,
@@ -106,6 +110,8 @@ class Trainer(HyperParameters):
         if check_finite_every is None:  # per-step reads are free on a lone CPU only
             local_cpu = self.device.type == "cpu" and not distributed
             self.check_finite_every = 1 if local_cpu else sync_every
+        if not (isinstance(small_maps, bool) or small_maps == "auto"):
+            raise ValueError(f"small_maps must be True, False or 'auto', got {small_maps!r}")
         self.precision = Precision(self.device, amp)
         self.layout = MemoryLayout(channels_last)
         self.checkpointer = Checkpointer(checkpoint_path, checkpoint_every)
@@ -130,6 +136,8 @@ class Trainer(HyperParameters):
             board.xlabel, board.xlim = "epoch", [0, self.max_epochs]
             board.start_run(beside=self.checkpointer.path)  # not over an earlier run's picture
         model.to(self.device)
+        if self.small_maps is True or (self.small_maps == "auto" and self.device.type == "cpu"):
+            skip_padding_taps(model)  # same function, fewer products: small_maps.py
         self.layout.prepare_model(model)
         if self.compile and not getattr(model, "_compiled_call_impl", None):
             self.compile = compile_model(model, self.device)

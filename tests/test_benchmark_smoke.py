@@ -231,3 +231,17 @@ def test_profile_script_splits_a_step_by_kind_of_operator():
     assert "convolution" in kinds and "batch norm" in kinds, proc.stdout
     assert sum(kinds.values()) == pytest.approx(100, abs=1), proc.stdout
     assert max(kinds, key=kinds.get) == "convolution", proc.stdout
+
+
+def test_small_maps_benchmark_runs_both_sides_and_prints_a_ratio(capsys):
+    small_maps = load_script("small_maps")
+    speeds = small_maps.main(["--side", "17", "--batch-size", "2", "--steps", "1",
+                              "--warmup", "1", "--repeats", "1"])
+    assert set(speeds) == {"nn.Conv2d", "SmallMapConv2d"}
+    assert all(len(v) == 1 and v[0] > 0 for v in speeds.values())
+    out = capsys.readouterr().out
+    # At 17x17 the last stage sees 1x1 maps: some convolutions are switched.
+    assert re.search(r"; ([1-9]\d*) convolutions switched", out)
+    assert re.search(r"ratio \d+\.\d\dx", out)
+    with pytest.raises(SystemExit):
+        small_maps.parse_args(["--repeats", "0"])
