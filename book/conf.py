@@ -15,6 +15,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 project = "Residual Networks (ResNet)"
 author = "the d2lmini authors"
 copyright = "the d2lmini authors"
+# The footer of every page, in the page's language (_templates/site-footer.html);
+# a language missing here gets the English line.
+site_footer_lines = {
+    "en": "© The d2lmini authors",
+    "zh": "© d2lmini 作者",
+    "ja": "© d2lmini 著者一同",
+    "tr": "© d2lmini yazarları",
+    "vi": "© Các tác giả d2lmini",
+}
 
 extensions = [
     "myst_nb",                 # notebooks and MyST markdown as Sphinx documents
@@ -44,9 +53,12 @@ numfig_secnum_depth = 1
 # root holds references.bib); see sitetools.find_bibliography.
 bibtex_bibfiles = []
 # Numbered citations, matching the numbered reference list: author-year text
-# cannot tell two papers of the same first author and year apart.
+# cannot tell two papers of the same first author and year apart. Numbered in
+# the order a reader meets them (pages in book order, then within each page):
+# "unsrt" keeps sphinxcontrib-bibtex's citation order, "plain" would sort the
+# list by author and make the first citation of the book [13].
 bibtex_reference_style = "label"
-bibtex_default_style = "plain"
+bibtex_default_style = "unsrt"
 
 # Every warning is an error (tools/run_notebooks.py passes -W --keep-going -n).
 nitpicky = True
@@ -55,13 +67,21 @@ html_theme = "sphinx_book_theme"
 html_title = "Residual Networks (ResNet)"
 html_static_path = ["_static"]
 html_css_files = ["sitetools.css"]
-html_js_files = ["sitetools.js"]  # sidebar buttons, notebook download, search messages
+html_js_files = ["sitetools.js"]  # sidebar buttons, notebook download, figure links, search
 templates_path = ["_templates"]
-html_copy_source = True
-# Search results without page excerpts: fetching them is refused for pages
-# opened from disk (file://), and the site must work offline from disk.
-html_show_search_summary = False
+html_copy_source = True       # _sources/NAME.ipynb: the download button's notebook
 html_sourcelink_suffix = ""  # _sources/NAME.ipynb is the notebook itself
+# Search results with an excerpt of the page around the word found. Sphinx
+# fetches each found page to cut the excerpt, which a page opened from disk
+# (file://) may not do: the build also writes every page's text into
+# searchtexts.js (sitetools.py), which the search page loads
+# (_templates/search.html) and answers those fetches from (sitetools.js).
+html_show_search_summary = True
+# Japanese words are split by Sphinx's own TinySegmenter (no dictionary to
+# install), which sitetools.JapaneseSplitter teaches the katakana words inside
+# compounds (ボトルネックブロック is found by ボトルネック); Chinese ones by
+# jieba, which sitetools.py requires for a zh build.
+html_search_options = {"type": "sitetools.JapaneseSplitter"}
 html_last_updated_fmt = None
 html_theme_options = {
     "use_download_button": True,      # download the page's .ipynb
@@ -69,11 +89,18 @@ html_theme_options = {
     "show_toc_level": 2,
     "home_page_in_toc": True,
     "navigation_with_keys": False,
+    # One search field on a desktop page, the sidebar's: no header bar with a
+    # second one (the article header keeps its search icon for phones).
+    "navbar_persistent": [],
+    # The footer: one line in the page's language, not "By the d2lmini authors".
+    "footer_content_items": ["site-footer.html"],
 }
 # Light or dark after the reader's system setting; left empty, the theme's
 # script logs an error on every page.
 html_context = {"default_mode": "auto"}
 html_sidebars = {
+    # The search page has its own search field.
+    "search": ["navbar-logo.html", "language-switch.html", "sbt-sidebar-nav.html"],
     "**": [
         "navbar-logo.html",
         "language-switch.html",

@@ -1,4 +1,4 @@
-"""The two things the chapter's site needs that its libraries do not offer.
+"""What the chapter's site needs that its libraries do not offer.
 
 1. Figures. The notebooks embed a figure as a markdown image alone in its
    paragraph, ``![Caption sentence.](../img/name.svg)``: that is what renders
@@ -13,7 +13,11 @@
    the same page there (to its title page when that translation lacks the
    page). ``_templates/language-switch.html`` shows them in the sidebar.
    (A Chinese build also gets a search page that works: see
-   ``chinese_search_fix``.)
+   ``chinese_search_fix``; its words are split by jieba, which
+   ``require_jieba`` insists on. Japanese words are split by Sphinx's
+   TinySegmenter, which ``JapaneseSplitter`` teaches the katakana words
+   inside compounds.) ``footer_line`` gives each page the footer line of its
+   language (``site_footer_lines`` in conf.py).
 
 3. Export directives. ``#| default_exp NAME`` tells ``tools/export.py``
    where a notebook's ``#@save`` cells go; ``HideExportDirectives`` drops
@@ -21,12 +25,21 @@
    Cells tagged ``remove-cell`` (checks attached with ``d2l.guard``) are
    left out by myst-nb itself.
 
+4. Search excerpts offline. Sphinx's search page fetches every page it
+   found to cut an excerpt around the word, which a page opened from disk
+   (file://) may not do. ``SearchTexts`` writes the text of every
+   page into ``searchtexts.js``; the search page loads it and
+   ``_static/sitetools.js`` answers those fetches from it.
+
 It also finds ``references.bib`` for sphinxcontrib-bibtex in the nearest
 folder above the notebooks (the repository root), and titles each build
 after the first heading of its title page ``index.md``.
 """
 from __future__ import annotations
 
+import html
+import json
+import logging
 import posixpath
 import re
 from pathlib import Path
@@ -193,6 +206,138 @@ def language_links(app: Sphinx, pagename: str, templatename: str, context: dict,
     context["site_language_links"] = links
 
 
+def require_jieba(app: Sphinx, config) -> None:
+    """A Chinese build splits its words with jieba; without it Sphinx quietly
+    indexes only the Latin words, and searching 残差 finds nothing."""
+    if not (config.language or "").startswith("zh"):
+        return
+    try:
+        import jieba
+    except ImportError:
+        raise ConfigError("the Chinese site's search needs jieba to split words: install "
+                          "the project's site extra (pip install -e .[site])") from None
+    jieba.setLogLevel(logging.WARNING)  # no "Building prefix dict ..." on every build
+
+
+def footer_line(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    lines = app.config.site_footer_lines
+    context["site_footer"] = lines.get(app.config.site_language, lines.get("en", ""))
+
+
+SEARCH_TEXTS = "searchtexts.js"
+
+
+def _skipped(node: nodes.Node) -> bool:
+    """Nodes whose text is no part of an excerpt: cell outputs, comments, raw HTML."""
+    if isinstance(node, (nodes.comment, nodes.raw, nodes.system_message, nodes.target)):
+        return True
+    return isinstance(node, nodes.Element) and "cell_output" in node.get("classes", [])
+
+
+def excerpt_html(doctree: nodes.document) -> str:
+    """The page's text as Sphinx's search cuts excerpts from it: a
+    ``role="main"`` element whose sections keep their ids (a result found by a
+    heading is cut from its own section), the rest plain text."""
+    def text(node: nodes.Node) -> str:
+        if _skipped(node):
+            return ""
+        if isinstance(node, nodes.Text):
+            return html.escape(node.astext(), quote=False)
+        # Inline pieces of a paragraph join as they are, blocks with a space.
+        sep = "" if isinstance(node, nodes.TextElement) else " "
+        inner = sep.join(text(child) for child in node.children)
+        if isinstance(node, nodes.section):
+            ids = node.get("ids") or [""]
+            anchors = "".join(f'<span id="{html.escape(i)}"></span>' for i in ids[1:])
+            return f' <section id="{html.escape(ids[0])}">{anchors}{inner}</section> '
+        return inner
+
+    return re.sub(r"\s+", " ", f'<div role="main">{text(doctree).strip()}</div>')
+
+
+class SearchTexts:
+    """``searchtexts.js``: ``SITE_SEARCH_TEXTS[docname]``, each page's text as
+    ``excerpt_html`` writes it, from its resolved doctree (citations numbered,
+    the bibliography written out)."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+
+    def collect(self, app: Sphinx, doctree: nodes.document, docname: str) -> None:
+        self.texts[docname] = excerpt_html(doctree)
+
+    def write(self, app: Sphinx, exception) -> None:
+        if exception is not None or app.builder.format != "html":
+            return
+        for docname in sorted(app.env.found_docs - self.texts.keys()):  # not rewritten this time
+            self.texts[docname] = excerpt_html(app.env.get_and_resolve_doctree(docname, app.builder))
+        texts = {name: self.texts[name] for name in sorted(self.texts)}
+        script = ("// The text of every page, for the search page's excerpts "
+                  "(book/sitetools.py).\nwindow.SITE_SEARCH_TEXTS = "
+                  + json.dumps(texts, ensure_ascii=False, separators=(",", ":")) + ";\n")
+        (Path(app.outdir) / SEARCH_TEXTS).write_text(script, encoding="utf-8")
+
+
+KATAKANA_RUN = re.compile(r"[ァ-ヴー]{2,}")
+KATAKANA_WORD = re.compile(r"[ァ-ヴー]+")
+
+
+def _japanese_default_splitter() -> type:
+    from sphinx.search.ja import DefaultSplitter
+
+    return DefaultSplitter
+
+
+class JapaneseSplitter:
+    """Sphinx's TinySegmenter, which also finds katakana words inside compounds.
+
+    TinySegmenter keeps a run of katakana whole: ボトルネックブロック is one
+    word, and searching ボトルネック misses the pages that only use the
+    compound. The katakana words the book uses on their own (collected by
+    ``collect_katakana_words`` before any page is indexed) serve as the
+    dictionary: a compound made of two or more of them is indexed under
+    them too (ボトルネック, ブロック). Configured by ``html_search_options``'s
+    ``type`` in conf.py.
+    """
+
+    words: set[str] = set()  # katakana words the book uses on their own
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.tiny = _japanese_default_splitter()(options)
+
+    def split(self, input: str) -> list[str]:
+        out = []
+        for token in self.tiny.split(input):
+            out.append(token)
+            if KATAKANA_WORD.fullmatch(token):
+                out += self.parts(token)
+        return out
+
+    def parts(self, word: str) -> list[str]:
+        """``word`` as two or more known words (the fewest), or []."""
+        best: dict[int, list[str]] = {0: []}  # prefix length -> fewest words making it
+        for end in range(2, len(word) + 1):
+            options = [best[start] + [word[start:end]] for start in range(end - 1)
+                       if start in best and word[start:end] in self.words
+                       and (start, end) != (0, len(word))]
+            if options:
+                best[end] = min(options, key=len)
+        return best.get(len(word), [])
+
+
+def collect_katakana_words(app: Sphinx, env) -> None:
+    """The dictionary of ``JapaneseSplitter``: every katakana word that
+    TinySegmenter finds in the book's pages (read before any is indexed)."""
+    if not (app.config.language or "").startswith("ja"):
+        return
+    tiny = _japanese_default_splitter()({})
+    words = set()
+    for docname in env.found_docs:
+        for text in env.get_doctree(docname).findall(nodes.Text):
+            words.update(w for w in tiny.split(text.astext()) if KATAKANA_RUN.fullmatch(w))
+    JapaneseSplitter.words = words
+
+
 def chinese_search_fix() -> type | None:
     """Chinese search whose page script names the stemmer it really ships.
 
@@ -220,9 +365,16 @@ def setup(app: Sphinx) -> dict:
         app.add_search_language(fixed)
     app.add_config_value("site_languages", [], "html", types=[list])
     app.add_config_value("site_language", "en", "html", types=[str])
+    app.add_config_value("site_footer_lines", {}, "html", types=[dict])
     app.add_transform(ImageParagraphToFigure)
     app.add_transform(HideExportDirectives)
     app.connect("config-inited", find_bibliography, priority=400)
     app.connect("config-inited", title_from_index, priority=400)
+    app.connect("config-inited", require_jieba, priority=400)
+    app.connect("env-updated", collect_katakana_words)
     app.connect("html-page-context", language_links)
+    app.connect("html-page-context", footer_line)
+    search_texts = SearchTexts()
+    app.connect("doctree-resolved", search_texts.collect)
+    app.connect("build-finished", search_texts.write)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 # -- infrastructure added by each module's owner (one line each) --
 from .trainer import Trainer, DivergenceError
+from .small_maps import SmallMapConv2d, skip_padding_taps
 from .checkpoint import seed_everything, CheckpointError
 from .checkpoint_write import CheckpointWriteError
 from .checkpointing import ResumeWarning

@@ -11,7 +11,8 @@ __all__ = ["check_image_batch", "check_positive_int", "check_non_negative_number
            "check_cifar_block", "check_cifar_net", "check_grayscale_batch",
            "check_recipe_name", "check_residual", "check_block_input",
            "check_resnet", "check_resnet_input", "check_resnext_block",
-           "check_resnext_input"]
+           "check_resnext_input", "check_family_block", "check_resnet_family",
+           "check_family_input", "check_inception", "check_parallel_paths"]
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> None:
@@ -225,3 +226,48 @@ def check_resnext_input(block: nn.Module, X) -> None:
     known = not isinstance(weight, nn.parameter.UninitializedParameter)
     check_image_batch(X, weight.shape[1] if known else None, where=type(block).__name__,
                       dtype=block.conv3.weight.dtype)
+
+
+# -- the exercises' blocks and networks (notebooks 08, 09 and 11) -------------
+# Attached with d2lmini.guards.guard, so the classes stay as short as the book's.
+def check_family_block(where: str, in_channels, channels, stride=1, **_) -> None:
+    """``BasicBlock``'s and ``Bottleneck``'s arguments: positive sizes (the
+    shortcut's helper checks the stride)."""
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("channels", channels)
+
+
+def check_resnet_family(where: str, block, layers, num_classes=10, in_channels=1,
+                        **_) -> None:
+    """``ResNetFamily``'s arguments: four stages of at least one block each,
+    positive class and input-channel counts."""
+    if len(layers) != 4:
+        raise ValueError(f"layers must give the number of blocks of 4 "
+                         f"stages, got {layers}")
+    for n in layers:
+        check_positive_int("layers (blocks per stage)", n)
+    check_positive_int("num_classes", num_classes)
+    check_positive_int("in_channels", in_channels)
+
+
+def check_family_input(model: nn.Module, X) -> None:
+    """A float batch with the model's input channels, large enough for every
+    halving of the network."""
+    check_image_batch(X, model.in_channels, min_size=model.min_size(),
+                      where=type(model).__name__,
+                      dtype=model.net.b1[0].weight.dtype)
+
+
+def check_inception(where: str, input_channels, c1, c2, c3, c4, **_) -> None:
+    """``Inception``'s channel numbers: all positive (``c2`` and ``c3`` are
+    pairs)."""
+    for name, value in [("input_channels", input_channels), ("c1", c1),
+                        ("c2", c2[0]), ("c2", c2[1]), ("c3", c3[0]),
+                        ("c3", c3[1]), ("c4", c4)]:
+        check_positive_int(name, value)
+
+
+def check_parallel_paths(where: str, paths=(), merge="concat", **_) -> None:
+    """``ParallelPaths`` merges by ``'concat'`` or ``'add'``, nothing else."""
+    if merge not in ("concat", "add"):
+        raise ValueError(f"merge must be 'concat' or 'add', got {merge!r}")

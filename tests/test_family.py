@@ -1,4 +1,4 @@
-"""The Table-1 ResNet family (d2lmini/resnet_family.py, from notebook 08).
+"""The Table-1 ResNet family (d2lmini/resnet_family.py, from notebooks 09 and 13).
 
 Reference: torchvision's ResNets, built with random weights (no download).
 """

@@ -1,9 +1,11 @@
 """The chapter's website (``make site``): built from fixture notebooks, read in Chromium.
 
-The fixture is a small chapter: two English notebooks (math, a figure, a
-citation, stored outputs; "bottleneck" only on the second page), the
-repository's own title page ``notebooks/index.md``, a ``references.bib``, and
-a Chinese translation in ``notebooks/zh/``. It is rendered once with
+The fixture is a small chapter: two English notebooks (math, a figure, two
+citations, stored outputs, an 80-character code line, a training log and a
+table; "bottleneck" only on the second page), the repository's own title page
+``notebooks/index.md``, a ``references.bib``, and translations into Chinese,
+Turkish, Japanese and Vietnamese (``notebooks/<lang>/``), each with a word of
+its own to search for. It is rendered once with
 ``tools/run_notebooks.py --no-execute`` (Sphinx, ``book/conf.py``, warnings
 as errors); the browser tests open the result in headless Chromium through
 Playwright and skip, saying why, where no Chromium is installed.
@@ -29,7 +31,13 @@ sys.path.insert(0, str(ROOT / "tools"))
 # As wide as the chapter's widest diagram (the ResNeXt block).
 FIGURE = ('<svg xmlns="http://www.w3.org/2000/svg" width="960" height="240">'
           '<rect width="960" height="240" fill="#4a90d9"/></svg>')
-BIB = """@inproceedings{he2016deep,
+BIB = """@book{zhang2023dive,
+  author    = {Zhang, Aston and Lipton, Zachary C. and Li, Mu and Smola, Alexander J.},
+  title     = {Dive into Deep Learning},
+  publisher = {Cambridge University Press},
+  year      = {2023}
+}
+@inproceedings{he2016deep,
   author    = {He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
   title     = {Deep Residual Learning for Image Recognition},
   booktitle = {Proceedings of the {IEEE} Conference on Computer Vision and Pattern Recognition},
@@ -63,11 +71,60 @@ Bu bölüm artık ağları anlatır.
 [0-9]*
 ```
 """
+JA_INDEX = ZH_INDEX.replace("残差网络（ResNet）", "残差ネットワーク（ResNet）").replace(
+    "本章介绍残差网络。", "この章では残差ネットワークとボトルネックを説明します。")
+VI_INDEX = TR_INDEX.replace("Artık Ağlar (ResNet)", "Mạng phần dư (ResNet)").replace(
+    "Bu bölüm artık ağları anlatır.", "Chương này giới thiệu mạng phần dư.")
+
+# Each language: its title page, the words of the two pages, a word only the
+# first page and one only the second page uses (a search finds that page and
+# no other), what the search page's status line says in that language, and
+# the footer's line (book/conf.py).
+LANGUAGES = {
+    "en": dict(index=None, first=("Function classes", "Nested classes only grow."),
+               second=("Deeper networks", "Deeper networks use a bottleneck block of three "
+                                          "convolutions."),
+               words=[("bottleneck", "02_second.html")], status="page",
+               footer="© The d2lmini authors"),
+    "zh": dict(index=ZH_INDEX, first=("函数类", "嵌套的函数类只会变大。残差块把输入加到输出上。"),
+               second=("更深的网络", "更深的网络使用瓶颈块（bottleneck）。"),
+               words=[("残差", "01_first.html"), ("瓶颈", "02_second.html")], status="页面",
+               footer="© d2lmini 作者"),
+    "tr": dict(index=TR_INDEX, first=("Fonksiyon sınıfları", "İç içe sınıflar yalnızca büyür."),
+               second=("Daha derin ağlar", "Daha derin ağlar darboğaz (bottleneck) bloğu "
+                                           "kullanır."),
+               words=[("bottleneck", "02_second.html")], status="sayfa",
+               footer="© d2lmini yazarları"),
+    # The second page says ボトルネック only inside the compound
+    # ボトルネックブロック, which TinySegmenter keeps whole: found all the same.
+    "ja": dict(index=JA_INDEX, first=("関数クラス", "入れ子の関数クラスは大きくなるだけです。"
+                                                "残差ブロックは入力を出力に足します。"),
+               second=("より深いネットワーク", "より深いネットワークはボトルネックブロックを"
+                                              "使います。"),
+               words=[("ボトルネック", "02_second.html")], status="ページ",
+               footer="© d2lmini 著者一同"),
+    "vi": dict(index=VI_INDEX, first=("Các lớp hàm", "Các lớp hàm lồng nhau chỉ lớn dần."),
+               second=("Mạng sâu hơn", "Mạng sâu hơn dùng khối nút cổ chai (bottleneck)."),
+               words=[("bottleneck", "02_second.html")], status="trang",
+               footer="© Các tác giả d2lmini"),
+}
+# Exactly 80 characters: the longest code line the chapter's notebooks have.
+LINE_80 = "widths = [64 * 2 ** stage for stage in range(4)]  # channels of the four stages"
+LINE_80 = LINE_80 + "#" * (80 - len(LINE_80))
+# A training log line that once wrapped "img/s" onto a line of its own, a
+# printed table, and a line longer than any column, which scrolls in its box.
+TRAINING_LOG = ("epoch 1/3: train loss 1.014, val loss 0.548, val acc 0.821, 700.6 s, 87 img/s\n"
+                "model        params     MACs   img/s\n"
+                "ResNet-18     11.2M    1.82G    1520\n"
+                "ResNeXt-50    25.0M    4.27G     610\n"
+                "About this run: device: CPU (2 threads), torch 2.4, wall time 3 s since the "
+                "first cell, mode: full, recipe: cpu.\n")
 
 
 def first_notebook(figure: str, title: str, words: str) -> nbformat.NotebookNode:
     return new_notebook(metadata=PYTHON, cells=[
-        new_markdown_cell(f"# {title}\n\n{words} A residual block computes "
+        new_markdown_cell(f"# {title}\n\n{words} Following the book {{cite:p}}`zhang2023dive`, "
+                          "a residual block computes "
                           "$f(\\mathbf{x}) = g(\\mathbf{x}) + \\mathbf{x}$, "
                           "as in {cite:p}`he2016deep`.\n\n"
                           f"$$\\mathcal{{F}} \\subseteq \\mathcal{{F}}'$$\n\n"
@@ -83,6 +140,10 @@ def first_notebook(figure: str, title: str, words: str) -> nbformat.NotebookNode
         new_code_cell("#| default_exp demo\nimport math  #@save", execution_count=3),
         new_code_cell("GUARDED = 'attached checks'", execution_count=4,
                       metadata={"tags": ["remove-cell"]}),
+        new_code_cell(LINE_80 + "\nprint(widths)", execution_count=5,
+                      outputs=[new_output("stream", name="stdout", text="[64, 128, 256, 512]\n")]),
+        new_code_cell("trainer.fit(model, data)", execution_count=6,
+                      outputs=[new_output("stream", name="stdout", text=TRAINING_LOG)]),
     ])
 
 
@@ -96,31 +157,24 @@ def second_notebook(title: str, words: str) -> nbformat.NotebookNode:
     ])
 
 
-def make_chapter(root: Path) -> Path:
-    """The fixture chapter under ``root``; returns its notebooks folder."""
+def make_chapter(root: Path, languages=("zh", "tr", "ja", "vi")) -> Path:
+    """The fixture chapter under ``root`` with these translations; returns its
+    notebooks folder."""
     (root / "img").mkdir()
     (root / "img" / "box.svg").write_text(FIGURE)
     (root / "references.bib").write_text(BIB)
     nbs = root / "notebooks"
-    zh = nbs / "zh"
-    zh.mkdir(parents=True)
+    nbs.mkdir()
     shutil.copy(ROOT / "notebooks" / "index.md", nbs / "index.md")
-    nbformat.write(second_notebook("Deeper networks",
-                                   "Deeper networks use a bottleneck block of three "
-                                   "convolutions."), nbs / "02_second.ipynb")
-    nbformat.write(first_notebook("../img/box.svg", "Function classes",
-                                  "Nested classes only grow."), nbs / "01_first.ipynb")
-    (zh / "index.md").write_text(ZH_INDEX, encoding="utf-8")
-    nbformat.write(first_notebook("../../img/box.svg", "函数类", "嵌套的函数类只会变大。"),
-                   zh / "01_first.ipynb")
-    nbformat.write(second_notebook("更深的网络", "更深的网络使用瓶颈块（bottleneck）。"), zh / "02_second.ipynb")
-    tr = nbs / "tr"
-    tr.mkdir()
-    (tr / "index.md").write_text(TR_INDEX, encoding="utf-8")
-    nbformat.write(first_notebook("../../img/box.svg", "Fonksiyon sınıfları",
-                                  "İç içe sınıflar yalnızca büyür."), tr / "01_first.ipynb")
-    nbformat.write(second_notebook("Daha derin ağlar", "Daha derin ağlar darboğaz "
-                                   "(bottleneck) bloğu kullanır."), tr / "02_second.ipynb")
+    for code in ("en", *languages):
+        lang = LANGUAGES[code]
+        folder, figure = (nbs, "../img/box.svg") if code == "en" else (nbs / code, "../../img/box.svg")
+        folder.mkdir(exist_ok=True)
+        if lang["index"]:
+            (folder / "index.md").write_text(lang["index"], encoding="utf-8")
+        # Written second page first: the book's order comes from the names.
+        nbformat.write(second_notebook(*lang["second"]), folder / "02_second.ipynb")
+        nbformat.write(first_notebook(figure, *lang["first"]), folder / "01_first.ipynb")
     return nbs
 
 
@@ -142,10 +196,15 @@ def site(tmp_path_factory) -> Path:
 # ---------------------------------------------------------------- the files
 
 
+def _folder(site: Path, code: str) -> Path:
+    return site if code == "en" else site / code
+
+
 def test_one_page_per_notebook_and_language(site):
-    for folder in (site, site / "zh"):
+    for code in LANGUAGES:
+        folder = _folder(site, code)
         for page in ("index.html", "01_first.html", "02_second.html", "search.html",
-                     "searchindex.js"):
+                     "searchindex.js", "searchtexts.js"):
             assert (folder / page).is_file(), folder / page
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()  # MathJax ships with the site
     assert not (site / "jupyter_execute").exists() and not (site / "zh" / "jupyter_execute").exists()
@@ -164,9 +223,11 @@ def test_stored_outputs_figure_caption_and_citation_are_rendered(site):
     assert "A block whose input is added to its output" in caption
     assert 'alt="A block whose input is added to its output x + g(x)."' in caption
     assert r'<span class="math notranslate nohighlight">\(x + g(x)\)</span>' in caption
-    # Numbered like the reference list; the link's title gives the whole entry.
+    # Numbered like the reference list, in the order the book cites them (the
+    # book itself first, though He sorts before Zhang); the link's title gives
+    # the whole entry.
     cite = re.search(r'\[<a class="reference internal" href="02_second.html#[^"]+" '
-                     r'title="Kaiming He, [^"]*Deep residual learning[^"]*">1</a>\]', page)
+                     r'title="Kaiming He, [^"]*Deep residual learning[^"]*">2</a>\]', page)
     assert cite, "the citation links to the bibliography on the second page"
     assert "deep residual learning for image recognition" in (site / "02_second.html").read_text().lower()
 
@@ -196,8 +257,7 @@ def test_language_switch_links_the_same_page(site):
 
 
 def test_a_broken_chapter_fails_the_build_and_every_problem_is_named(tmp_path):
-    nbs = make_chapter(tmp_path)
-    shutil.rmtree(nbs / "zh")
+    nbs = make_chapter(tmp_path, languages=("tr",))
     nbformat.write(new_notebook(metadata=PYTHON, cells=[new_markdown_cell(
         "# Broken\n\nAs shown by {cite:p}`nobody1999missing`, see {ref}`no-such-label`.\n\n"
         "![A figure that is not there.](../img/missing.svg)")]), nbs / "03_broken.ipynb")
@@ -233,6 +293,18 @@ def test_caption_math_and_language_names():
 
     assert run_notebooks.sphinx_language("zh") == "zh_CN"  # Sphinx names its catalogue zh_CN
     assert run_notebooks.sphinx_language("ja") == "ja"
+
+
+def test_japanese_search_finds_katakana_words_inside_compounds(monkeypatch):
+    import sitetools
+
+    monkeypatch.setattr(sitetools.JapaneseSplitter, "words", {"ボトルネック", "ブロック"})
+    splitter = sitetools.JapaneseSplitter({})
+    words = splitter.split("ResNet のボトルネックブロックです")
+    assert "ボトルネックブロック" in words  # TinySegmenter's word, kept
+    assert {"ボトルネック", "ブロック"} <= set(words)  # and the known words inside it
+    assert splitter.parts("ボトルネック") == []  # a known word is not split further
+    assert splitter.parts("ネットワーク") == []  # nor a word made of unknown pieces
 
 
 # -------------------------------------------------------------- the browser
@@ -372,39 +444,196 @@ def test_browser_phone_menu_and_desktop_sidebar_buttons_work(site, browser_page)
     assert errors == []
 
 
-def test_browser_download_saves_the_notebook(site, browser_page):
+# What each language's pages show, measured once per page (a page load is
+# the slow part): the checks below read these measurements.
+CODE_BLOCKS = """() => Array.from(document.querySelectorAll('div.highlight pre'))
+    .filter(pre => !pre.closest('.cell_output'))
+    .map(pre => {
+      const style = getComputedStyle(pre);
+      const probe = document.createElement('span');
+      probe.textContent = 'x'.repeat(80);
+      pre.append(probe);
+      const eighty = probe.getBoundingClientRect().width;
+      probe.remove();
+      const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      return {text: pre.textContent, scroll: pre.scrollWidth, client: pre.clientWidth,
+              eighty, room};
+    })"""
+FIRST_PAGE = """() => {
+    const log = Array.from(document.querySelectorAll('div.cell_output pre'))
+                     .find(p => p.textContent.includes('img/s'));
+    const style = getComputedStyle(log);
+    const height = log.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    const cites = Array.from(document.querySelectorAll('article span.bibtex-citation a'));
+    return {
+      footer: document.querySelector('footer.bd-footer-content').innerText.trim(),
+      cites: cites.map(a => [a.innerText, a.title]),
+      log: {whiteSpace: style.whiteSpace, rows: height / parseFloat(style.lineHeight),
+            scroll: log.scrollWidth, client: log.clientWidth},
+      page: document.documentElement.scrollWidth, window: window.innerWidth,
+    };
+}"""
+FIGURE_FIT = """() => {
+    const f = document.querySelector('figure.chapter-figure');
+    const img = f.querySelector('img');
+    const link = img.closest('a');
+    return {img: img.getBoundingClientRect().width, figure: f.clientWidth,
+            scrolls: f.scrollWidth > f.clientWidth,
+            page: document.documentElement.scrollWidth, window: window.innerWidth,
+            href: link && link.getAttribute('href'), target: link && link.target};
+}"""
+SEARCH_BOXES = "input[name=q], .search-button-field, .search-button"
+
+
+def _visible_search_boxes(page) -> list[str]:
+    return [box.evaluate("e => e.outerHTML.slice(0, 80)")
+            for box in page.locator(SEARCH_BOXES).all() if box.is_visible()]
+
+
+def _search(page, folder: Path, word: str) -> dict:
+    """Search ``word`` on the search page: result pages, excerpts, status line."""
+    page.goto((folder / "search.html").as_uri() + "?q=" + word)
+    page.wait_for_function("() => document.querySelector('#search-results p.search-summary')"
+                           "?.innerText.trim().length > 0")
+    results = page.locator("#search-results ul.search li")
+    count = results.count()
+    # Excerpts arrive after the status line (one answered fetch per result).
+    page.wait_for_function(f"() => document.querySelectorAll('#search-results li p.context')"
+                           f".length >= {count}", timeout=5_000)
+    return {
+        "results": results.evaluate_all(
+            "lis => lis.map(li => [li.querySelector('a').getAttribute('href'),"
+            " li.querySelector('p.context')?.innerText || ''])"),
+        "status": page.locator("#search-results p.search-summary").inner_text(),
+        "boxes": _visible_search_boxes(page),
+    }
+
+
+@pytest.fixture(scope="module")
+def book_pages(site, browser_page) -> dict:
     page, errors = browser_page
-    _open(page, site / "02_second.html")
-    link = page.locator("a.btn-download-source-button")
-    assert link.get_attribute("download") == "02_second.ipynb"
-    assert link.get_attribute("target") is None
-    assert errors == []
-
-
-def test_browser_search_reports_its_results_in_every_language(site, browser_page):
-    # Sphinx's Turkish catalog has empty messages and a true/false plural rule.
-    page, errors = browser_page
-    for folder in (site / "tr", site / "zh", site):
-        page.goto((folder / "search.html").as_uri() + "?q=bottleneck")
-        page.locator("#search-results ul.search li").first.wait_for()
-        status = page.locator("#search-results p.search-summary")
-        page.wait_for_function("() => document.querySelector('#search-results p.search-summary')"
-                               "?.innerText.trim().length > 0")
-        assert "page" in status.inner_text() or "页面" in status.inner_text()
-    assert errors == []
-
-
-def test_browser_wide_figures_scroll_on_a_phone_instead_of_shrinking(site, browser_page):
-    page, errors = browser_page
-    width = "() => document.querySelector('figure.chapter-figure img').getBoundingClientRect().width"
-    _open(page, site / "01_first.html")
-    assert page.evaluate(width) <= 900  # the desktop column: shrunk to fit
+    seen = {}
+    for code, lang in LANGUAGES.items():
+        folder = _folder(site, code)
+        _open(page, folder / "01_first.html")
+        first = page.evaluate(FIRST_PAGE)
+        first["code"] = page.evaluate(CODE_BLOCKS)
+        first["boxes"] = _visible_search_boxes(page)
+        first["figure"] = page.evaluate(FIGURE_FIT)
+        _open(page, folder / "02_second.html")
+        link = page.locator("a.btn-download-source-button")
+        second = {"code": page.evaluate(CODE_BLOCKS),
+                  "download": [link.get_attribute(a) for a in ("download", "target", "href")]}
+        searches = {word: _search(page, folder, word) for word, _ in lang["words"]}
+        seen[code] = {"first": first, "second": second, "search": searches}
     page.set_viewport_size({"width": 390, "height": 800})
     try:
-        _open(page, site / "01_first.html")
-        assert page.evaluate(width) == 0.8 * 960  # legible: 4/5 of its own size
-        assert page.evaluate("() => { const f = document.querySelector('figure.chapter-figure');"
-                             " return f.scrollWidth > f.clientWidth; }")  # and it scrolls
+        for code in LANGUAGES:
+            _open(page, _folder(site, code) / "01_first.html")
+            seen[code]["phone"] = page.evaluate(FIGURE_FIT)
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
+    seen["errors"] = list(errors)
+    return seen
+
+
+def test_browser_download_saves_the_notebook(book_pages):
+    for code in LANGUAGES:
+        download, target, href = book_pages[code]["second"]["download"]
+        assert (download, target, href) == ("02_second.ipynb", None, "_sources/02_second.ipynb"), code
+    assert book_pages["errors"] == []
+
+
+def test_browser_code_blocks_do_not_scroll_at_desktop_width(book_pages):
+    for code in LANGUAGES:
+        for name in ("first", "second"):
+            blocks = book_pages[code][name]["code"]
+            assert blocks, (code, name)
+            for block in blocks:
+                assert block["scroll"] <= block["client"], (code, name, block)
+                assert block["eighty"] <= block["room"], (code, name, block)  # 80 columns fit
+        assert any(LINE_80 in block["text"] for block in book_pages[code]["first"]["code"]), code
+    assert book_pages["errors"] == []
+
+
+def test_browser_outputs_keep_their_lines(book_pages):
+    lines = TRAINING_LOG.rstrip("\n").split("\n")
+    for code in LANGUAGES:
+        first = book_pages[code]["first"]
+        log = first["log"]
+        assert log["whiteSpace"] == "pre", (code, log)  # no wrapping rule
+        assert round(log["rows"]) == len(lines), (code, log)  # each line on one row
+        assert log["scroll"] > log["client"], (code, log)  # the long line scrolls in its box,
+        assert first["page"] <= first["window"], (code, first)  # not the page
+
+
+def test_browser_search_finds_each_language_s_words_with_excerpts(book_pages):
+    # Chinese words are split by jieba, Japanese ones by Sphinx's TinySegmenter;
+    # each result shows an excerpt around the word (answered from
+    # searchtexts.js: the page is opened from disk), and the status line is
+    # in the page's language (Sphinx's Japanese, Turkish and Vietnamese
+    # catalogs lack it; Turkish also has a true/false plural rule).
+    for code, lang in LANGUAGES.items():
+        for word, found in lang["words"]:
+            search = book_pages[code]["search"][word]
+            pages = {href.split("?")[0].split("#")[0]: excerpt
+                     for href, excerpt in search["results"]}
+            other = {"01_first.html", "02_second.html"} - {found}
+            assert found in pages and not pages.keys() & other, (code, word, search)
+            assert word.lower() in pages[found].lower(), (code, word, search)
+            assert lang["status"] in search["status"], (code, search["status"])
+            assert code == "en" or "Search finished" not in search["status"], code
+    assert book_pages["errors"] == []
+
+
+def test_browser_one_search_box_on_a_desktop_page(book_pages):
+    for code, lang in LANGUAGES.items():
+        assert len(book_pages[code]["first"]["boxes"]) == 1, (code, book_pages[code]["first"])
+        for search in book_pages[code]["search"].values():
+            assert len(search["boxes"]) == 1, (code, search["boxes"])  # the search page's own
+
+
+def test_browser_footer_reads_in_the_page_language(book_pages):
+    for code, lang in LANGUAGES.items():
+        assert book_pages[code]["first"]["footer"] == lang["footer"], code
+
+
+def test_browser_first_citation_is_number_one(book_pages):
+    for code in LANGUAGES:
+        cites = book_pages[code]["first"]["cites"]
+        assert [number for number, _ in cites] == ["1", "2"], code  # in the order met
+        assert cites[0][1].startswith("Aston Zhang"), code  # though He sorts first
+
+
+def test_browser_figures_fit_a_phone_and_open_full_size(book_pages):
+    desktop = book_pages["en"]["first"]["figure"]
+    assert desktop["img"] <= desktop["figure"] < 960  # the desktop column: shrunk to fit
+    for code in LANGUAGES:
+        phone = book_pages[code]["phone"]
+        assert phone["img"] <= phone["figure"] <= 390, (code, phone)  # whole, not cut off
+        assert not phone["scrolls"] and phone["page"] <= phone["window"], (code, phone)
+        assert phone["href"].endswith("box.svg") and phone["target"] == "_blank", (code, phone)
+    assert book_pages["errors"] == []
+
+
+def test_browser_figure_labels_are_legible_at_desktop_width(site, browser_page):
+    """The chapter's own figures (img/*.svg, drawn by tools/make_figures.py):
+    shrunk to the desktop column, every label is still at least 10 px high."""
+    page, errors = browser_page
+    _open(page, site / "01_first.html")
+    column = page.evaluate("() => document.querySelector('figure.chapter-figure').clientWidth")
+    checked = 0
+    for svg in sorted((ROOT / "img").glob("*.svg")):
+        text = svg.read_text(encoding="utf-8")
+        sizes = [float(s) for s in re.findall(r'font-size="([0-9.]+)', text)]
+        if not sizes:
+            continue  # text drawn as paths (matplotlib): its sizes are in make_figures.py
+        width = re.search(r'<svg[^>]*\bwidth="([0-9.]+)pt"', text)
+        view = re.search(r'viewBox="[-0-9. ]*? ([0-9.]+) [0-9.]+"', text)
+        natural = float(width.group(1)) * 4 / 3  # CSS pixels at the figure's own size
+        shown = min(natural, column)
+        px_per_unit = shown / float(view.group(1))
+        assert min(sizes) * px_per_unit >= 10, (svg.name, min(sizes), shown)
+        checked += 1
+    assert checked >= 5
     assert errors == []

@@ -1,5 +1,5 @@
-"""Block variants (notebook 09) and the 6n+2 plain and residual networks
-(notebook 03, trained in notebook 10)."""
+"""Block variants (notebooks 08 and 11) and the 6n+2 plain and residual networks
+(notebook 03, trained in notebook 12)."""
 import pytest
 import torch
 from torch import nn

@@ -401,7 +401,7 @@ def _box_label(box: Traced) -> str:
     """A graphviz label: residual blocks get a bold title and small detail rows."""
     if box.kind != "residual":
         return _html(" \u2192 ".join(box.lines))
-    rows = "".join(f'<TR><TD><FONT POINT-SIZE="10">{_html(line)}</FONT></TD></TR>'
+    rows = "".join(f'<TR><TD><FONT POINT-SIZE="11">{_html(line)}</FONT></TD></TR>'
                    for line in box.lines[1:])
     return (f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
             f'<TR><TD><B>{_html(box.lines[0])}</B></TD></TR>'
@@ -447,9 +447,12 @@ def resnext_block() -> str:
     """The ResNeXt block: 1x1 conv down to b channels, a 3x3 convolution in g
     groups of b/g channels each, their outputs concatenated, 1x1 conv back up
     to c channels, and the shortcut added."""
-    g = _digraph("resnext_block", nodesep="0.22", labelloc="t", fontsize="12",
-                 label=(f"c input and output channels, b bottleneck channels, g groups "
-                        f"of b/g channels"))
+    # The site's text column (about 690 px) shows it at 7/8 of its size: its
+    # smallest labels (11 pt, 15 px) stay above 12 px. The shortcut sits
+    # beside the upper layers, not beside the groups (the widest row).
+    g = _digraph("resnext_block", nodesep="0.18", labelloc="t", fontsize="12",
+                 label=("c input and output channels, b bottleneck channels,\n"
+                        "g groups of b/g channels"))
     _terminal(g, "x", "input (c channels)", group="main")
     chain_in = [("c1", f"1{TIMES}1 conv, c \u2192 b", "weight"),
                 ("n1", "batch norm", "norm"), ("a1", "ReLU", "act")]
@@ -472,7 +475,7 @@ def resnext_block() -> str:
             if not title:
                 c.node(name, "\u22ef", shape="plaintext", style="", fontsize="16")
                 continue
-            _layer(c, name, f"<{title}<BR/><FONT POINT-SIZE=\"10\">3{TIMES}3 conv, "
+            _layer(c, name, f"<{title}<BR/><FONT POINT-SIZE=\"11\">3{TIMES}3 conv, "
                             f"b/g \u2192 b/g</FONT>>", "weight")
     with g.subgraph() as same:
         same.attr(rank="same")
@@ -493,13 +496,13 @@ def resnext_block() -> str:
         g.edge(a, b)
     # The shortcut: the identity, or a 1x1 convolution with batch norm when
     # the block changes the number of channels or the resolution.
-    _layer(g, "sc", f"<identity, or 1{TIMES}1 conv<BR/>+ batch norm "
+    _layer(g, "sc", f"<identity, or 1{TIMES}1 conv<BR/>+ batch norm<BR/>"
                     f"(use_1x1conv=True)>", "io", style="rounded,dashed")
     g.edge("x", "sc", penwidth="1.8", tailport="e")
     g.edge("sc", "add", penwidth="1.8", headport="e")
     with g.subgraph() as same:
         same.attr(rank="same")
-        same.node("gg")
+        same.node("n2")  # beside the batch norm after the concatenation
         same.node("sc")
     return _graphviz_svg(g)
 
