@@ -39,3 +39,5 @@ from .why_residual import (CifarBlock, CifarNet, PlainNet, CifarResNet, count_we
 from .resnet_variants import (PreActResidual, PreActResNet, PreActResNet18, Inception, ParallelPaths)
 from .recipes import random_shift_flip, ResNet18Plus, RECIPES
 from .resnext import ResNeXtBlock
+from .landscape import (random_direction, set_weights, loss_landscape,
+                        check_has_weights, check_landscape)

@@ -27,6 +27,7 @@ CHAPTER_KEYS = {
     "szegedy2016rethinking", "wu2018shift", "radosavovic2020designing",
     "zalando2017benchmark", "balduzzi2017shattered", "veit2016residual",
     "goyal2017accurate", "chen2016net2net", "vaswani2017attention",
+    "li2018visualizing",
 }
 
 
