@@ -40,16 +40,18 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 
 venv: $(VENV)/.installed
 
-# System packages: Fashion-MNIST (Debian's dataset-fashion-mnist) and
-# graphviz's `dot` for the figures. Installed with apt where we are root;
+# System packages: Fashion-MNIST (Debian's dataset-fashion-mnist),
+# graphviz's `dot` for the figures and a CJK font for the Chinese and
+# Japanese ones (fonts-noto-cjk). Installed with apt where we are root;
 # elsewhere the library falls back to torchvision's download and the figure
 # comparison tests skip with a reason.
 APT_PKGS := $(if $(wildcard $(DEBIAN_DATA)/train-images-idx3-ubyte.gz),,dataset-fashion-mnist) \
-            $(if $(shell command -v dot),,graphviz)
+            $(if $(shell command -v dot),,graphviz) \
+            $(if $(shell fc-list :lang=zh family 2>/dev/null),,fonts-noto-cjk)
 data:
 	@pkgs="$(strip $(APT_PKGS))"; \
 	if [ -z "$$pkgs" ]; then \
-	  echo "Fashion-MNIST and graphviz are installed"; \
+	  echo "Fashion-MNIST, graphviz and the CJK fonts are installed"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  apt-get install -y -q $$pkgs || (apt-get update -q && apt-get install -y -q $$pkgs); \
 	else \
@@ -87,7 +89,7 @@ nbtest: venv data
 	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb -p no:cacheprovider
 
 test: venv data browser
-	D2LMINI_FAST=1 $(PY) -m pytest tests
+	D2LMINI_FAST=1 $(PY) -m pytest tests --durations=15
 	D2LMINI_FAST=1 $(PY) -m pytest --nbval notebooks/*.ipynb -p no:cacheprovider
 
 # The lowest versions pyproject.toml declares, installed into a second venv

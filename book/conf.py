@@ -7,10 +7,16 @@ It holds ``index.md`` (the chapter's title page, whose toctree globs the
 ``tools/run_notebooks.py`` calls Sphinx once per language with this folder as
 its configuration folder; see CONTRIBUTING.md ("The book website").
 """
+import importlib
 import sys
 from pathlib import Path
 
+from sphinx.util.nodes import make_refnode
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The library reference (notebooks/api.md) documents the repository's own
+# d2lmini, whatever copy is installed: autodoc imports it from here.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 project = "Residual Networks (ResNet)"
 author = "the d2lmini authors"
@@ -30,6 +36,7 @@ extensions = [
     "sphinxcontrib.bibtex",    # {cite:p}`key` against references.bib
     "sphinx-mathjax-offline",  # MathJax bundled into _static: formulas offline
     "sitetools",               # book/sitetools.py: image paragraphs -> figures, language switch
+    "sphinx.ext.autodoc",      # the library reference (api.md) from d2lmini's docstrings
 ]
 
 # Notebooks are rendered as stored: `make run` executes them beforehand with
@@ -62,6 +69,59 @@ bibtex_default_style = "unsrt"
 
 # Every warning is an error (tools/run_notebooks.py passes -W --keep-going -n).
 nitpicky = True
+
+# The library reference (api.md): signatures as the chapter writes its calls,
+# without type annotations (those would link to torch and typing, which this
+# offline site does not document), and members in the order of the source.
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+
+
+def _exists(dotted: str) -> bool:
+    """Whether ``dotted`` (``d2lmini.heap``, ``d2lmini.layout.channels_last_pays``) imports."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def docstring_reference(app, env, node, contnode):
+    """Resolve a reference in d2lmini's docstrings that Sphinx could not.
+
+    The library reference documents each public name once, as ``d2lmini.NAME``,
+    while a docstring names it as its own module sees it (``DatasetNotFoundError``,
+    ``train_dataloader``): such a reference links to the one documented object
+    of that name. A reference to an internal of d2lmini that the page does not
+    document (``d2lmini.heap``) shows as code, if it exists; any other stays
+    a warning, which fails the build.
+    """
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"]
+    found = [(name, entry) for name, entry in env.get_domain("py").find_obj(
+        env, node.get("py:module"), node.get("py:class"), target, node["reftype"],
+        searchmode=1) if not entry.aliased]
+    if len(found) == 1:
+        name, entry = found[0]
+        return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id,
+                            contnode, name)
+    if target.startswith("d2lmini.") and _exists(target):
+        return contnode
+    return None
+
+
+def setup(app):
+    app.connect("missing-reference", docstring_reference)
+
 
 html_theme = "sphinx_book_theme"
 html_title = "Residual Networks (ResNet)"

@@ -31,6 +31,17 @@
    page into ``searchtexts.js``; the search page loads it and
    ``_static/sitetools.js`` answers those fetches from it.
 
+5. Translations behind the English. A translated notebook whose catalog
+   lacks a cell's translation, or holds only a fuzzy one, shows that cell in
+   English and lists it in its metadata (``tools/translate.py``).
+   ``MarkEnglishCells`` gives what such a cell renders into the classes
+   ``translation-english`` (a side rule, ``_static/sitetools.css``) and
+   ``language-en`` (which docutils writes as ``lang="en"``, so a screen
+   reader reads it as English); ``translation_notice`` gives the page a
+   notice in its own language that links to the English page
+   (``_templates/translation-notice.html``, at the top of the article).
+   A complete page shows neither.
+
 It also finds ``references.bib`` for sphinxcontrib-bibtex in the nearest
 folder above the notebooks (the repository root), and titles each build
 after the first heading of its title page ``index.md``.
@@ -359,6 +370,92 @@ def chinese_search_fix() -> type | None:
     return type("SearchChineseEnglishStemmer", (SearchChinese,), {"language_name": "English"})
 
 
+# The translated notebook's metadata key (tools/translate.py's TRANSLATION_METADATA).
+TRANSLATION_METADATA = "translation"
+# myst-nb numbers the lines of cell i from (i + 1) * 10000 (its nb_to_tokens).
+CELL_LINES = 10000
+# The notice on a page with cells shown in English, in the page's language:
+# the sentence (one form, or singular and plural), then the link's words.
+TRANSLATION_NOTICES = {
+    "en": (("{n} part of this page has not yet been updated to match the English "
+            "original and is shown in English.",
+            "{n} parts of this page have not yet been updated to match the English "
+            "original and are shown in English."),
+           "Read the English page"),
+    "zh": ("本页有 {n} 段尚未根据英文原文更新，暂以英文显示。", "查看英文原文"),
+    "ja": ("このページには英語の原文に合わせてまだ更新されていない箇所が {n} か所あり、"
+           "英語のまま表示しています。", "英語の原文を読む"),
+    "tr": ("Bu sayfanın {n} bölümü henüz İngilizce aslına göre güncellenmedi ve şimdilik "
+           "İngilizce gösteriliyor.", "İngilizce aslını okuyun"),
+    "vi": ("Trang này có {n} đoạn chưa được cập nhật theo bản gốc tiếng Anh nên tạm "
+           "hiển thị bằng tiếng Anh.", "Đọc bản gốc tiếng Anh"),
+}
+
+
+def english_cells(source: Path) -> list[int]:
+    """The indices of the cells a translated notebook shows in English, as its
+    metadata lists them; [] for a complete translation or another document."""
+    source = Path(source)
+    if source.suffix != ".ipynb" or not source.is_file():
+        return []
+    notebook = json.loads(source.read_text(encoding="utf-8"))
+    record = notebook.get("metadata", {}).get(TRANSLATION_METADATA)
+    listed = record.get("shown_in_english", []) if isinstance(record, dict) else []
+    ids = {item.get("cell") for item in listed if isinstance(item, dict)}
+    return [i for i, cell in enumerate(notebook.get("cells", [])) if cell.get("id") in ids]
+
+
+def notice_text(language: str, count: int) -> tuple[str, str]:
+    """The notice's sentence for ``count`` cells shown in English, and its
+    link's words, in ``language`` (English where there is no wording for it)."""
+    sentence, link = TRANSLATION_NOTICES.get(language.replace("-", "_").split("_")[0],
+                                             TRANSLATION_NOTICES["en"])
+    if isinstance(sentence, tuple):
+        sentence = sentence[0] if count == 1 else sentence[1]
+    return sentence.format(n=count), link
+
+
+class MarkEnglishCells(SphinxTransform):
+    """What a cell shown in English renders into is marked as English.
+
+    A markdown cell is not one node (its heading opens a section that goes on
+    into the following cells), so each block that comes from the cell is
+    marked: a heading, a paragraph, a list, a formula, a figure.
+    """
+
+    default_priority = 500
+
+    def apply(self, **kwargs) -> None:
+        cells = set(english_cells(self.env.doc2path(self.env.docname)))
+        if cells:
+            self._mark(self.document, cells)
+
+    def _mark(self, parent: nodes.Element, cells: set[int]) -> None:
+        for node in parent.children:
+            if isinstance(node, nodes.section):
+                self._mark(node, cells)
+            elif (isinstance(node, nodes.Element) and not isinstance(node, nodes.Invisible)
+                    and node.line and node.line // CELL_LINES - 1 in cells):
+                node["classes"] += ["translation-english", "language-en"]
+
+
+def translation_notice(app: Sphinx, pagename: str, templatename: str, context: dict,
+                       doctree) -> None:
+    """``translation_notice`` for ``_templates/translation-notice.html``: the
+    sentence, the link's words and the English page's address, or None."""
+    context["translation_notice"] = None
+    if doctree is None or pagename not in app.env.found_docs:
+        return
+    count = len(english_cells(app.env.doc2path(pagename)))
+    if not count:
+        return
+    text, link = notice_text(app.config.site_language, count)
+    root = _languages(app)[0][0] if app.config.site_languages else None
+    href = next((lang["href"] for lang in context.get("site_language_links", [])
+                 if lang["code"] == root), None)
+    context["translation_notice"] = {"count": count, "text": text, "link": link, "href": href}
+
+
 def setup(app: Sphinx) -> dict:
     fixed = chinese_search_fix()
     if fixed is not None:
@@ -368,12 +465,15 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("site_footer_lines", {}, "html", types=[dict])
     app.add_transform(ImageParagraphToFigure)
     app.add_transform(HideExportDirectives)
+    app.add_transform(MarkEnglishCells)
     app.connect("config-inited", find_bibliography, priority=400)
     app.connect("config-inited", title_from_index, priority=400)
     app.connect("config-inited", require_jieba, priority=400)
     app.connect("env-updated", collect_katakana_words)
     app.connect("html-page-context", language_links)
     app.connect("html-page-context", footer_line)
+    # After language_links, whose link to the English page it gives.
+    app.connect("html-page-context", translation_notice, priority=600)
     search_texts = SearchTexts()
     app.connect("doctree-resolved", search_texts.collect)
     app.connect("build-finished", search_texts.write)

@@ -165,7 +165,10 @@ def make_chapter(root: Path, languages=("zh", "tr", "ja", "vi")) -> Path:
     (root / "references.bib").write_text(BIB)
     nbs = root / "notebooks"
     nbs.mkdir()
-    shutil.copy(ROOT / "notebooks" / "index.md", nbs / "index.md")
+    # The title page less the library reference's toctree: this chapter is
+    # its two notebooks (the reference gets a site of its own, reference_site).
+    index = (ROOT / "notebooks" / "index.md").read_text(encoding="utf-8")
+    (nbs / "index.md").write_text(without_reference(index), encoding="utf-8")
     for code in ("en", *languages):
         lang = LANGUAGES[code]
         folder, figure = (nbs, "../img/box.svg") if code == "en" else (nbs / code, "../../img/box.svg")
@@ -637,3 +640,180 @@ def test_browser_figure_labels_are_legible_at_desktop_width(site, browser_page):
         checked += 1
     assert checked >= 5
     assert errors == []
+
+
+# ------------------------------------------ translations behind the English
+
+
+def test_complete_translations_show_no_notice(site):
+    """The fixture's translations are complete: no page has a notice or a
+    cell marked as English (book/sitetools.py)."""
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 20
+    for path in pages:
+        text = path.read_text(encoding="utf-8")
+        assert "translation-notice" not in text and "translation-english" not in text, path
+
+
+def test_translation_notice_reads_in_each_language():
+    import sitetools
+
+    assert sitetools.notice_text("zh", 3) == ("本页有 3 段尚未根据英文原文更新，暂以英文显示。",
+                                              "查看英文原文")
+    for code in ("ja", "tr", "vi"):
+        text, link = sitetools.notice_text(code, 3)
+        assert "3" in text and link and text != sitetools.notice_text("en", 3)[0], code
+    assert sitetools.notice_text("en", 1)[0].startswith("1 part of this page has not")
+    assert sitetools.notice_text("en", 2)[0].startswith("2 parts of this page have not")
+    assert sitetools.notice_text("pt_BR", 2) == sitetools.notice_text("en", 2)  # no wording: English
+    assert sitetools.notice_text("zh_CN", 1)[0].startswith("本页有 1 段")
+
+
+def test_committed_site_marks_exactly_the_cells_shown_in_english():
+    """Each committed translated page shows the notice (and marks cells as
+    English) exactly where its catalog lacks a cell's translation or holds
+    only a fuzzy one: while every translation is current, no page shows it."""
+    import polib
+    import sitetools
+    import translate
+
+    expected, shown = {}, {}
+    for lang in translate.languages(ROOT):
+        for source in sorted((ROOT / "notebooks").glob("*.ipynb")):
+            path = ROOT / "translations" / lang / "LC_MESSAGES" / f"{source.stem}.po"
+            po = translate.read_catalog(path, ROOT) if path.exists() else polib.POFile()
+            entries = {(e.msgctxt, e.msgid): e for e in po if not e.obsolete}
+            english = nbformat.read(str(source), as_version=4)
+            page = f"notebooks/{lang}/{source.name}"
+            expected[page] = [c.id for c in english.cells
+                              if c.cell_type == "markdown" and c.source.strip()
+                              and translate.shown_in_english(entries.get((c.id, c.source)))]
+            committed = ROOT / page
+            cells = nbformat.read(str(committed), as_version=4).cells if committed.exists() else []
+            shown[page] = [cells[i].id for i in sitetools.english_cells(committed)]
+    stale = {page: len(ids) for page, ids in expected.items() if ids}
+    wrong = sorted(page for page in expected if shown[page] != expected[page])
+    assert not wrong, (f"the site would tell readers the wrong cells are in English on {wrong} "
+                       f"(cells in English by the catalogs: {stale}); run `make translations`")
+    for page, count in stale.items():
+        text, _ = sitetools.notice_text(page.split("/")[1], count)
+        assert str(count) in text, page
+    for source in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert sitetools.english_cells(source) == [], source  # the English pages never
+
+
+OUTPUT_BOXES = """() => Array.from(document.querySelectorAll(
+        'article div.cell_output, article div.cell_output *'))
+    .filter(e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+    .map(e => ({tag: e.tagName, text: e.textContent.slice(0, 30),
+                wider: e.scrollWidth > e.clientWidth + 1, tabindex: e.getAttribute('tabindex'),
+                role: e.getAttribute('role'), label: e.getAttribute('aria-label'),
+                classes: e.className}))"""
+
+
+def test_browser_wide_output_boxes_take_keyboard_focus(site, browser_page):
+    """An output box whose lines are wider than the column scrolls sideways:
+    it takes keyboard focus (the arrow keys scroll it), is a named region,
+    and fades on the side where more lies hidden; a box that fits takes no
+    focus. At a desktop's and a phone's width, in every language."""
+    page, errors = browser_page
+    try:
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            for code in LANGUAGES:
+                _open(page, _folder(site, code) / "01_first.html")
+                boxes = page.evaluate(OUTPUT_BOXES)
+                wide = [box for box in boxes if box["wider"]]
+                assert any("epoch 1/3" in box["text"] for box in wide), (code, width, boxes)
+                for box in boxes:
+                    if box["wider"]:
+                        assert box["tabindex"] == "0", (code, width, box)
+                        assert box["role"] == "region" and box["label"], (code, width, box)
+                        assert "output-more-right" in box["classes"], (code, width, box)
+                    else:
+                        assert box["tabindex"] in (None, "-1"), (code, width, box)  # no Tab stop
+        log = page.locator("div.cell_output pre", has_text="epoch 1/3")
+        log.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("pre => pre.scrollLeft > 0 && "
+                               "pre.classList.contains('output-more-left')", arg=log.element_handle())
+        log.evaluate("pre => { pre.scrollLeft = pre.scrollWidth; }")
+        page.wait_for_function("pre => !pre.classList.contains('output-more-right')",
+                               arg=log.element_handle())
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+    assert errors == []
+
+
+# ---------------------------------------------------- the library reference
+
+REFERENCE = "api"  # notebooks/api.md: d2lmini's public API, the same English page in every language
+REFERENCE_TOCTREE = re.compile(r"\n*```\{toctree\}\n[^`]*?\n" + REFERENCE + r"\n```\n")
+
+
+def without_reference(index: str) -> str:
+    """A title page's text without the toctree that lists the library reference."""
+    assert REFERENCE_TOCTREE.search(index), "the title page lists the library reference"
+    return REFERENCE_TOCTREE.sub("\n", index)
+
+
+def make_reference_chapter(root: Path) -> Path:
+    """A chapter of one short notebook per language around the repository's
+    own title pages and library reference (``notebooks/[LANG/]index.md`` and
+    ``api.md``); returns its notebooks folder."""
+    (root / "references.bib").write_text(BIB)
+    nbs = root / "notebooks"
+    for code, lang in LANGUAGES.items():
+        folder = nbs if code == "en" else nbs / code
+        source = ROOT / "notebooks" if code == "en" else ROOT / "notebooks" / code
+        folder.mkdir(parents=True)
+        for page in ("index.md", f"{REFERENCE}.md"):
+            shutil.copy(source / page, folder / page)
+        title, words = lang["first"]
+        notebook = new_notebook(metadata=PYTHON, cells=[new_markdown_cell(f"# {title}\n\n{words}")])
+        nbformat.write(notebook, folder / "01_first.ipynb")
+    return nbs
+
+
+@pytest.fixture(scope="module")
+def reference_site(tmp_path_factory) -> Path:
+    """The reference chapter rendered once (autodoc imports d2lmini from the
+    repository); returns its ``build/html`` folder."""
+    root = tmp_path_factory.mktemp("reference")
+    proc = render(make_reference_chapter(root), root / "build")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root / "build" / "html"
+
+
+def _page_text(page: str) -> str:
+    """What a reader reads on a page: tags dropped, entities and spaces resolved."""
+    import html
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+
+
+def test_library_reference_renders_the_docstrings_and_examples(reference_site):
+    import d2lmini
+
+    said = "Ctrl-C stops at the current batch and prints how to resume"
+    assert said in " ".join(d2lmini.Trainer.__doc__.split())
+    for code in LANGUAGES:
+        page = (_folder(reference_site, code) / f"{REFERENCE}.html").read_text(encoding="utf-8")
+        for name in ("Trainer", "FashionMNIST", "ResNet18", "seed_everything", "CheckpointError",
+                     "count_parameters", "load_torchvision", "about_this_run"):
+            assert f'id="d2lmini.{name}"' in page, (code, name)
+        text = _page_text(page)
+        assert "class d2lmini.Trainer(max_epochs, num_gpus=0, gradient_clip_val=0" in text, code
+        assert said in text, code  # the docstring itself
+        assert ">>> history = trainer.fit(model, data)" in text, code  # a worked example
+        assert "translation-notice" not in page, code  # nothing on it awaits a translator
+
+
+def test_library_reference_is_reachable_from_every_title_page(reference_site):
+    link = f'<a class="reference internal" href="{REFERENCE}.html">Library reference</a>'
+    for code in LANGUAGES:
+        folder = _folder(reference_site, code)
+        index = (folder / "index.html").read_text(encoding="utf-8")
+        assert link in index[index.index("<article"):], code  # the title page's own list
+        chapter = (folder / "01_first.html").read_text(encoding="utf-8")
+        assert link in chapter[chapter.index("bd-docs-nav"):], code  # every page's navigation

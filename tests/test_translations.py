@@ -257,9 +257,10 @@ def test_translated_notebook_keeps_code_and_spans(lang, name):
             continue
         if not en.source.strip():
             continue
-        assert spans(tl.source) == spans(tr._relink(en.source)), f"cell {en.id}"
+        # (the translated page shows its language's figures: img/LANG/NAME.svg)
+        assert spans(tl.source) == spans(tr._relink(en.source, lang)), f"cell {en.id}"
         if en.source.strip() not in SAME_IN_EVERY_LANGUAGE:
-            assert tl.source != tr._relink(en.source), f"cell {en.id} is left in English"
+            assert tl.source != tr._relink(en.source, lang), f"cell {en.id} is left in English"
         assert missing_numbers(en.source, tl.source, lang) == [], f"cell {en.id}"
 
 
@@ -268,3 +269,109 @@ def test_translated_title_page_keeps_every_number(lang):
     english = (ROOT / "notebooks" / "index.md").read_text(encoding="utf-8")
     translated = (ROOT / "notebooks" / lang / "index.md").read_text(encoding="utf-8")
     assert missing_numbers(english, translated, lang) == []
+
+
+# -- cells shown in English: the notebook's metadata and the page's notice ------------
+
+
+def _shown_in_english(project: Path, lang: str = "xx"):
+    return _read(project, lang).metadata.get(tr.TRANSLATION_METADATA)
+
+
+def test_cells_shown_in_english_are_listed_in_the_notebook_metadata(project):
+    # A new language: every markdown cell is untranslated, and listed so.
+    english = nbformat.read(str(project / "notebooks/01_intro.ipynb"), as_version=4)
+    assert _shown_in_english(project) == {"shown_in_english": [
+        {"cell": c.id, "reason": "untranslated"} for c in english.cells
+        if c.cell_type == "markdown"]}
+    _translate_all(project)
+    assert _shown_in_english(project) is None  # complete: no record at all
+    # One English cell changes (its translation turns fuzzy), one is added.
+    path = project / "notebooks/01_intro.ipynb"
+    english.cells[0].source = "# Residual Networks (ResNet)"
+    english.cells.append(new_markdown_cell("A new closing remark."))
+    nbformat.write(english, str(path))
+    tr.main(["--root", str(project)])
+    assert _shown_in_english(project) == {"shown_in_english": [
+        {"cell": english.cells[0].id, "reason": "fuzzy"},
+        {"cell": english.cells[-1].id, "reason": "untranslated"}]}
+    # The record is part of what the tool writes: a notebook without it is out of date.
+    nb = _read(project)
+    del nb.metadata[tr.TRANSLATION_METADATA]
+    nbformat.write(nb, str(project / "notebooks/xx/01_intro.ipynb"))
+    assert "out of date: notebooks/xx/01_intro.ipynb (run `make translations`)" \
+        in tr.problems(project)
+    # Translated again: the record goes.
+    po = _catalog(project)
+    for e in po:
+        e.msgstr, e.flags = "XX " + e.msgid, []
+    po.save()
+    tr.main(["--root", str(project)])
+    assert _shown_in_english(project) is None and tr.problems(project) == []
+
+
+CHAPTER_INDEX = """# Residual Networks
+
+```{toctree}
+:glob:
+:numbered:
+
+[0-9]*
+```
+"""
+
+
+def test_a_page_with_cells_in_english_says_so_on_the_site(tmp_path):
+    """A Sphinx build (tools/run_notebooks.py) of one tiny page in Chinese
+    with one fuzzy and one untranslated cell: the page says so in Chinese,
+    links to the English page and marks those cells as English."""
+    import subprocess
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "index.md").write_text(CHAPTER_INDEX, encoding="utf-8")
+    (tmp_path / "references.bib").write_text(
+        "@book{zhang2023dive, author = {Zhang, Aston}, title = {Dive into Deep Learning},"
+        " publisher = {Cambridge University Press}, year = {2023}}\n", encoding="utf-8")
+    english = new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                    "display_name": "Python 3"}})
+    english.cells = [new_markdown_cell("# Residual Networks"),
+                     new_markdown_cell("A block adds its input to its output."),
+                     new_code_cell("print(6 * 7)", execution_count=1, outputs=[
+                         new_output("stream", name="stdout", text="42\n")]),
+                     new_markdown_cell("## Shapes\n\nThe shape stays the same.")]
+    path = tmp_path / "notebooks" / "01_intro.ipynb"
+    nbformat.write(english, str(path))
+    assert tr.main(["--root", str(tmp_path), "--add-language", "zh"]) == 0
+    zh = {"# Residual Networks": "# 残差网络", "A block adds its input to its output.":
+          "残差块把输入加到输出上。", "## Shapes\n\nThe shape stays the same.": "## 形状\n\n形状不变。"}
+    for name in ("01_intro", "index"):
+        po = polib.pofile(str(tmp_path / f"translations/zh/LC_MESSAGES/{name}.po"))
+        for e in po:
+            e.msgstr = zh.get(e.msgid, "残差网络" if e.msgid.startswith("#") else e.msgid)
+        po.save()
+    english.cells[1].source = "A block adds its input to its output, as He et al. proposed."
+    english.cells.append(new_markdown_cell("A closing remark, not yet translated."))
+    nbformat.write(english, str(path))
+    assert tr.main(["--root", str(tmp_path)]) == 0
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "run_notebooks.py"),
+                           "--no-execute", "--notebooks", str(tmp_path / "notebooks"),
+                           "--out", str(tmp_path / "build")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = tmp_path / "build" / "html"
+    page = (html / "zh" / "01_intro.html").read_text(encoding="utf-8")
+    notice = re.search(r'<div class="translation-notice" role="note"[^>]*>(.*?)</div>', page, re.S)
+    assert notice, "the page has no notice"
+    assert "本页有 2 段尚未根据英文原文更新，暂以英文显示。" in notice.group(1)
+    assert re.search(r'<a [^>]*href="\.\./01_intro\.html" hreflang="en">', notice.group(1))
+    article = page[page.index('<article class="bd-article">'):]
+    assert article.index("translation-notice") < article.index("<h1")  # at the top
+    marked = re.findall(r'<(\w+) class="translation-english" lang="en">(.*?)</\1>', page, re.S)
+    assert [text for _, text in marked] == [
+        "A block adds its input to its output, as He et al. proposed.",
+        "A closing remark, not yet translated."]
+    assert "形状不变。" in page and "残差网络" in page  # the current translations, unmarked
+    # The English page and the title page (all current) show nothing.
+    for other in (html / "01_intro.html", html / "zh" / "index.html"):
+        text = other.read_text(encoding="utf-8")
+        assert "translation-notice" not in text and "translation-english" not in text, other

@@ -1,4 +1,4 @@
-"""Draw the chapter's figures into img/ (``make figures``).
+"""Draw the chapter's figures into img/, and each translation's into img/LANG/ (``make figures``).
 
 Seven SVGs:
 
@@ -22,24 +22,72 @@ graphviz output loses its version comments. The versions used are written
 into each file (``<!-- d2lmini-figures: ... -->``) so that the tests can tell
 a drifted figure from a different toolchain.
 
-Usage: ``python tools/make_figures.py [--out DIR] [--only NAME ...]``.
+Translations. Every word a reader sees in a figure is written ``_t("...")``
+in the code below (``{name}`` marks a value the code fills in). This tool
+extracts those labels into the template ``translations/templates/figures.pot``
+and merges it into each language's catalog
+``translations/LANG/LC_MESSAGES/figures.po`` (msgid: the English label), so a
+new label arrives there untranslated; then it draws the English figures into
+``img/`` and each language's into ``img/LANG/`` (same names), with the
+catalog's labels. A label without a translation is drawn in English and
+``--check`` reports it. Notation stays as it is in every language: shapes and
+sizes (``1x1 conv, 64``, ``64 x 24 x 24``), math (*x*, *f*), ``ReLU``, code
+names. ``tools/translate.py`` points the translated notebooks at
+``img/LANG/NAME.svg`` where that file exists.
+
+A catalog is untrusted input (tools/catalog_safety.py): a translation may
+change the words of a label, never what the figure code makes of it. One
+that carries markup or escapes (``<``, ``>``, ``&``, ``\\``, ``$``), loses
+or invents a ``{name}`` placeholder, drops a number or an ``x``/arrow of the
+English, changes the number of lines, or uses a character the language's
+figure font lacks is refused by name, and nothing is drawn until it is fixed.
+What is accepted is still escaped for graphviz's labels.
+
+Fonts: DejaVu Sans (graphviz, and matplotlib's text drawn as paths), with a
+CJK face for Chinese and Japanese (``LANGUAGE_FONTS``; Debian's
+``fonts-noto-cjk``). The SVGs name a font stack that browsers can resolve.
+
+Usage::
+
+    python tools/make_figures.py               # catalogs updated, every figure drawn
+    python tools/make_figures.py --check       # write nothing; exit 1 and list problems
+    python tools/make_figures.py --language zh --only resnet18.svg
+    python tools/make_figures.py --out DIR     # draw into DIR and DIR/LANG/ (catalogs
+                                               # are read, not written)
+
+``--language en`` is the English figures alone.
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import re
+import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
+ENGLISH = "en"
 
 # One look for all the figures.
 FONT = "DejaVu Sans"
 # Browsers without DejaVu Sans fall back to Verdana (same wide metrics, so
 # graphviz's box sizes still fit the text), then to any sans-serif.
 FONT_STACK = "DejaVu Sans,Verdana,sans-serif"
+# Languages whose script DejaVu Sans lacks: (the font graphviz and matplotlib
+# draw with, the stack the SVG names). The stacks list the same design first
+# (Source Han Sans is Noto Sans CJK under Adobe's name), then the system
+# fonts with full-width CJK glyphs, so box sizes still fit.
+LANGUAGE_FONTS = {
+    "zh": ("Noto Sans CJK SC", "Noto Sans CJK SC,Source Han Sans SC,Source Han Sans CN,"
+                               "PingFang SC,Microsoft YaHei,sans-serif"),
+    "ja": ("Noto Sans CJK JP", "Noto Sans CJK JP,Source Han Sans JP,Source Han Sans,"
+                               "Hiragino Sans,Yu Gothic,Meiryo,sans-serif"),
+}
 INK = "#333333"
 COLORS = {  # (fill, border)
     "residual": ("#dbe8f6", "#4a78a8"),
@@ -54,53 +102,321 @@ TRACE_INPUT = (1, 1, 96, 96)  # the chapter trains on 96x96 Fashion-MNIST
 TIMES = "\u00d7"  # multiplication sign
 MINUS = "\u2212"
 
-# -- output helpers ----------------------------------------------------------
+# -- labels and their translations ---------------------------------------------
+
+TEMPLATE = Path("translations") / "templates" / "figures.pot"
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# What a translated label may not contain: markup or escapes that graphviz
+# (HTML-like labels, entities, \n \l \N ...), matplotlib ($math$) or an SVG
+# comment would act on, and control characters other than the line break.
+FORBIDDEN = re.compile(r"[<>&\\$\x00-\x09\x0b-\x1f\x7f]")
+# What a translation must keep from the English: numbers, times signs and arrows.
+KEPT = re.compile(r"\d+|[\u00d7\u2192]")
 
 
-def _versions() -> str:
+@dataclass
+class Drawing:
+    """The language a figure is drawn in: its labels and its font."""
+
+    language: str = ENGLISH
+    labels: Optional[dict] = None  # English label -> translation (None: English)
+    font: str = FONT
+    stack: str = FONT_STACK
+
+
+_DRAWING = Drawing()
+
+
+@contextlib.contextmanager
+def _drawing(drawing: Drawing) -> Iterator[None]:
+    global _DRAWING
+    saved, _DRAWING = _DRAWING, drawing
+    try:
+        yield
+    finally:
+        _DRAWING = saved
+
+
+def _fill(text: str, fields: dict) -> str:
+    return PLACEHOLDER.sub(lambda m: fields[m.group(1)], text)
+
+
+def _t(label: str, note: str = "", **fields: str) -> str:
+    """``label`` in the language being drawn, plain text, ``{name}`` filled in
+    from ``fields``. ``note`` tells translators what the label is (it goes
+    into the catalog). Every call must spell the English label as a literal:
+    that is how the template finds it."""
+    labels = _DRAWING.labels or {}
+    return _fill(labels.get(label) or label, fields)
+
+
+def _th(label: str, note: str = "", **html: str) -> str:
+    """As ``_t``, for an HTML-like graphviz label: the label is escaped, the
+    ``html`` fields (our own markup) go in as they are."""
+    labels = _DRAWING.labels or {}
+    # graphviz drops a space that follows markup: keep it as a no-break space
+    text = re.sub(r"(\{\w+\}) ", r"\1&#160;", _html(labels.get(label) or label))
+    return _fill(text, html)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain(text: str) -> str:
+    """A plain graphviz label: graphviz reads entities and backslash escapes
+    in it, so ``&`` and ``\\`` are escaped (accepted translations have neither:
+    this is the second line of defence)."""
+    return text.replace("\\", "\\\\").replace("&", "&amp;")
+
+
+def extract_labels(source: Optional[Path] = None) -> dict[str, list[str]]:
+    """Every ``_t``/``_th`` label of the figure code, in order, with the
+    comments for translators (where it is drawn, and its note)."""
+    source = source or Path(__file__)
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    notes: dict[str, list[str]] = {}
+    where: dict[str, list[str]] = {}
+
+    def visit(node: ast.AST, function: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function = node.name
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("_t", "_th")):
+            first = node.args[0] if node.args else None
+            note = [kw.value for kw in node.keywords if kw.arg == "note"]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)) or not all(
+                    isinstance(n, ast.Constant) and isinstance(n.value, str) for n in note):
+                raise ValueError(f"{source.name}:{node.lineno}: {node.func.id}() needs the "
+                                 "English label and its note as string literals (the "
+                                 "template reads them)")
+            label = first.value
+            for text, seen in ([n.value for n in note], notes.setdefault(label, [])), \
+                              ([f"{function}()"], where.setdefault(label, [])):
+                seen += [t for t in text if t and t not in seen]
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(tree, "")
+    return {label: notes[label] + [f"drawn by {', '.join(where[label])}"] for label in notes}
+
+
+def _font_file(family: str, style: str = "Regular") -> tuple[str, int, str]:
+    """(file, face index, version) of a face of ``family``, from fontconfig."""
+    try:
+        out = subprocess.run(
+            ["fc-match", "--format=%{family}\n%{file}\n%{index}\n%{fontversion}",
+             f"{family}:style={style}"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = ""
+    lines = out.split("\n")
+    if len(lines) < 4 or family not in lines[0].split(","):
+        raise RuntimeError(f"the font {family!r} is not installed: the figures need it "
+                           "(Debian: apt-get install fonts-noto-cjk, or `make data`)")
+    return lines[1], int(lines[2] or 0), lines[3]
+
+
+def _versions(language: str = ENGLISH) -> str:
     """The toolchain that produced a figure, recorded inside the file."""
     import graphviz
     import matplotlib
     import numpy  # the plotted numbers are printed by NumPy (1.x and 2.x differ)
 
-    return (f"matplotlib {matplotlib.__version__}; numpy {numpy.__version__}; "
-            f"graphviz {'.'.join(map(str, graphviz.version()))}")
+    versions = (f"matplotlib {matplotlib.__version__}; numpy {numpy.__version__}; "
+                f"graphviz {'.'.join(map(str, graphviz.version()))}")
+    if language in LANGUAGE_FONTS:  # its glyphs are in the file
+        family = LANGUAGE_FONTS[language][0]
+        versions += f"; {family} {_font_file(family)[2]}"
+    return versions
 
 
-def _stamp(svg: str) -> str:
+def _font(family: str, bold: bool = False):
+    """The FT2Font of ``family`` (as fontconfig finds it for graphviz)."""
+    from matplotlib.ft2font import FT2Font
+
+    path, index, _ = _font_file(family, "Bold" if bold else "Regular")
+    try:
+        return FT2Font(path, face_index=index) if index else FT2Font(path)
+    except TypeError:  # matplotlib < 3.10 reads the first face of a collection
+        return FT2Font(path)  # (in Noto Sans CJK the same glyph set and widths)
+
+
+def _text_width(text: str, size: float, bold: bool = False) -> float:
+    """How wide ``text`` is in points in the current drawing's font."""
+    font = _font(_DRAWING.font, bold)
+    font.set_size(size, 72)
+    font.set_text(text, 0.0)
+    return font.get_width_height()[0] / 64
+
+
+def _missing_glyphs(text: str, family: str) -> str:
+    """The characters of ``text`` that ``family`` has no glyph for."""
+    font = _font(family)
+    return "".join(sorted({c for c in text if c != "\n" and not font.get_char_index(ord(c))}))
+
+
+def label_problems(english: str, translated: str, family: str = FONT) -> list[str]:
+    """Why ``translated`` may not stand for ``english`` in a figure (empty: it may)."""
+    found = []
+    bad = sorted(set(FORBIDDEN.findall(translated)))
+    if bad:
+        found.append(f"has markup or control characters ({' '.join(map(repr, bad))})")
+    want, got = Counter(PLACEHOLDER.findall(english)), Counter(PLACEHOLDER.findall(translated))
+    if set(want) != set(got):
+        found.append(f"needs the placeholders {sorted('{' + n + '}' for n in want) or 'none'}, "
+                     f"has {sorted('{' + n + '}' for n in got) or 'none'}")
+    if any(c in PLACEHOLDER.sub("", translated) for c in "{}"):
+        found.append("has a brace that is not a placeholder")
+    if translated.count("\n") != english.count("\n"):
+        found.append(f"has {translated.count(chr(10)) + 1} lines, the English "
+                     f"{english.count(chr(10)) + 1}")
+    lost = Counter(KEPT.findall(english)) - Counter(KEPT.findall(translated))
+    if lost:
+        found.append(f"drops {', '.join(repr(k) for k in sorted(lost.elements()))} of the English")
+    if not translated.strip():
+        found.append("is blank")
+    try:
+        missing = _missing_glyphs(translated, family)
+    except RuntimeError as exc:
+        missing = ""
+        found.append(str(exc))
+    if missing:
+        found.append(f"uses characters the figure font {family} lacks ({missing})")
+    return found
+
+
+def _catalog_path(root: Path, language: str) -> Path:
+    return root / "translations" / language / "LC_MESSAGES" / "figures.po"
+
+
+def _translate_tool():
+    """tools/translate.py, for its catalog format and its UTF-8 rules."""
+    if str(ROOT / "tools") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tools"))
+    import translate
+
+    return translate
+
+
+def template() -> "polib.POFile":  # noqa: F821
+    """The figures' template, from the code's labels."""
+    import polib
+
+    pot = _translate_tool()._new_catalog()
+    for label, notes in extract_labels().items():
+        pot.append(polib.POEntry(msgid=label, msgstr="", comment="\n".join(notes)))
+    return pot
+
+
+def merge(po, pot, prune: bool = False):
+    """``po`` brought up to ``pot``: a label's translation stays with it, a
+    new label arrives untranslated, a label the code no longer draws keeps
+    its translation as an obsolete entry (dropped with ``prune``)."""
+    import copy
+
+    import polib
+
+    out = _translate_tool()._new_catalog(po.metadata.get("Language"))
+    out.metadata.update(po.metadata)
+    old = {e.msgid: e for e in po if not e.obsolete and not e.msgctxt}
+    used = set()
+    for ref in pot:
+        entry = polib.POEntry(msgid=ref.msgid, msgstr="", comment=ref.comment)
+        same = old.get(ref.msgid)
+        if same is not None:
+            entry.msgstr, entry.flags = same.msgstr, list(same.flags)
+            entry.tcomment = same.tcomment
+            used.add(id(same))
+        out.append(entry)
+    if not prune:
+        for e in po:
+            if e.obsolete or (id(e) not in used and e.msgstr):
+                gone = copy.copy(e)
+                gone.obsolete = True
+                out.append(gone)
+    return out
+
+
+def catalogs(root: Path = ROOT, prune: bool = False,
+             only: Optional[Sequence[str]] = None) -> dict[Path, str]:
+    """The template and every language's figures catalog as this tool writes them."""
+    tr = _translate_tool()
+    pot = template()
+    files = {root / TEMPLATE: str(pot) + "\n"}
+    for language in tr.languages(root):
+        if only and language not in only:
+            continue
+        path = _catalog_path(root, language)
+        current = tr.read_catalog(path, root) if path.exists() else tr._new_catalog(language)
+        files[path] = str(merge(current, pot, prune)) + "\n"
+    return files
+
+
+def drawing(language: str, root: Path = ROOT) -> tuple[Drawing, list[str]]:
+    """How ``language``'s figures are drawn (its current labels and font), and
+    the problems of its catalog: refused translations first, then labels
+    still in English."""
+    if language == ENGLISH:
+        return Drawing(), []
+    import polib
+
+    family, stack = LANGUAGE_FONTS.get(language, (FONT, FONT_STACK))
+    path = _catalog_path(root, language)
+    rel = path.relative_to(root).as_posix()
+    text = catalogs(root, only=[language])[path]
+    labels, refused, todo = {}, [], []
+    for e in polib.pofile(text, wrapwidth=78):
+        if e.obsolete:
+            todo.append(f"{rel}: label {e.msgid!r} is obsolete (the code no longer draws it; "
+                        "run `python tools/make_figures.py --prune`)")
+        elif not e.msgstr:
+            todo.append(f"{rel}: label {e.msgid!r} is not translated")
+        elif "fuzzy" in e.flags:
+            todo.append(f"{rel}: label {e.msgid!r} is fuzzy (revise it, remove the flag)")
+        else:
+            why = label_problems(e.msgid, e.msgstr, family)
+            if why:
+                refused.append(f"{rel}: the translation of label {e.msgid!r} ({e.msgstr!r}) "
+                               f"{'; '.join(why)}: a translation may change the words only")
+            else:
+                labels[e.msgid] = e.msgstr
+    return Drawing(language, labels, family, stack), refused + todo
+
+
+# -- output helpers ----------------------------------------------------------
+
+
+def _stamp(svg: str, language: str = ENGLISH) -> str:
     """Insert the toolchain comment right after the XML declaration."""
-    comment = f"<!-- d2lmini-figures: made by tools/make_figures.py with {_versions()} -->\n"
+    comment = (f"<!-- d2lmini-figures: made by tools/make_figures.py with "
+               f"{_versions(language)} -->\n")
     if svg.startswith("<?xml"):
         end = svg.index("?>") + 2
         return svg[:end] + "\n" + comment + svg[end:].lstrip("\n")
     return comment + svg
 
 
-def _write(path: Path, svg: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_stamp(svg).encode("utf-8"))
-
-
 def _graphviz_svg(graph) -> str:
     """Render a graphviz graph to SVG text without run-dependent bits."""
     svg = graph.pipe(format="svg", encoding="utf-8")
     svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)  # version and node comments
-    return svg.replace(f'font-family="{FONT}"', f'font-family="{FONT_STACK}"')
+    return svg.replace(f'font-family="{_DRAWING.font}"', f'font-family="{_DRAWING.stack}"')
 
 
 def _digraph(name: str, **graph_attr: str):
     """A bottom-to-top digraph in the shared style (the book draws data flowing up)."""
     import graphviz
 
+    font = _DRAWING.font
     g = graphviz.Digraph(name)
-    attrs = dict(rankdir="BT", fontname=FONT, fontsize="13", fontcolor=INK,
+    attrs = dict(rankdir="BT", fontname=font, fontsize="13", fontcolor=INK,
                  nodesep="0.3", ranksep="0.28", newrank="true", bgcolor="white",
                  pad="0.15")
     g.attr(**{**attrs, **graph_attr})
-    g.attr("node", shape="box", style="rounded,filled", fontname=FONT,
+    g.attr("node", shape="box", style="rounded,filled", fontname=font,
            fontsize="12", fontcolor=INK, height="0.36", margin="0.12,0.05",
            penwidth="1.2")
-    g.attr("edge", color=INK, arrowsize="0.7", penwidth="1.1", fontname=FONT,
+    g.attr("edge", color=INK, arrowsize="0.7", penwidth="1.1", fontname=font,
            fontsize="11", fontcolor=INK)
     return g
 
@@ -142,6 +458,15 @@ def _matplotlib_svg(fig) -> str:
     return buf.getvalue()
 
 
+def _fit_titles(fig, axes) -> None:
+    """Shrink a (translated) panel title that is wider than its panel."""
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        title, width = ax.title, ax.get_window_extent(renderer).width
+        while title.get_window_extent(renderer).width > width and title.get_fontsize() > 8:
+            title.set_fontsize(title.get_fontsize() - 0.5)
+
+
 def functionclasses() -> str:
     """Six growing function classes, not nested (left) and nested (right)."""
     import matplotlib
@@ -149,10 +474,15 @@ def functionclasses() -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import font_manager
     from matplotlib.patches import Circle
 
+    font = _DRAWING.font
+    if font != FONT and font not in {f.name for f in font_manager.fontManager.ttflist}:
+        # matplotlib's font list need not know the system's CJK faces
+        font_manager.fontManager.addfont(_font_file(font)[0])
     with matplotlib.rc_context({"svg.hashsalt": "d2lmini", "svg.fonttype": "path",
-                                "font.family": FONT, "mathtext.fontset": "dejavusans",
+                                "font.family": font, "mathtext.fontset": "dejavusans",
                                 "path.simplify": False}):
         fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.9))
         blues = matplotlib.colormaps["Blues"]
@@ -165,8 +495,8 @@ def functionclasses() -> str:
         # corner) and grows towards f*; the largest ones hold it.
         corner, radii = (1.35, 1.15), [0.75, 1.25, 1.8, 2.4, 3.05, 3.75]
         nested = [((corner[0] + r * 0.7071, corner[1] + r * 0.7071), r, 45) for r in radii]
-        panels = [(axes[0], loose, (8.3, 7.6), "Non-nested function classes"),
-                  (axes[1], nested, (3.2, 7.0), "Nested function classes")]
+        panels = [(axes[0], loose, (8.3, 7.6), _t("Non-nested function classes")),
+                  (axes[1], nested, (3.2, 7.0), _t("Nested function classes"))]
         for ax, circles, (fx, fy), title in panels:
             for i, ((x, y), r, _) in reversed(list(enumerate(circles))):
                 shade = blues(0.2 + 0.1 * i)
@@ -190,6 +520,8 @@ def functionclasses() -> str:
             ax.set_aspect("equal")
             ax.axis("off")
         fig.tight_layout(w_pad=2.0)
+        if _DRAWING.labels:
+            _fit_titles(fig, axes)
         svg = _matplotlib_svg(fig)
         plt.close(fig)
     return svg
@@ -201,25 +533,26 @@ def functionclasses() -> str:
 def residual_block() -> str:
     """A regular block (left) beside a residual block (right)."""
     g = _digraph("residual_block")
-    fx = f"<<I>f</I>(<B>x</B>)>"
-    sides = {"l": ("A regular block", fx),
-             "r": ("A residual block", f"<<I>f</I>(<B>x</B>) {MINUS} <B>x</B>>")}
-    note = '<BR/><FONT POINT-SIZE="12">(the dotted box learns {})</FONT>'
+    fx = "<I>f</I>(<B>x</B>)"
+    sides = {"l": (_th("A regular block"), fx),
+             "r": (_th("A residual block"), f"<I>f</I>(<B>x</B>) {MINUS} <B>x</B>")}
 
     for s, (title, learns) in sides.items():
+        note = _th("(the dotted box learns {mapping})", mapping=learns,
+                   note="{mapping} is the formula f(x) or f(x) - x")
         with g.subgraph(name=f"cluster_{s}") as outer:
-            _titled(outer, f"<{title}{note.format(learns[1:-1])}>")
+            _titled(outer, f'<{title}<BR/><FONT POINT-SIZE="12">{note}</FONT>>')
             _terminal(outer, f"{s}x", "<<B>x</B>>", group=s)
             with outer.subgraph(name=f"cluster_{s}box") as box:
                 # The dotted box: the part of the block whose mapping is learned.
                 # (labelloc "b" is the top edge: the graph runs bottom to top.)
-                box.attr(label=learns, style="dotted,rounded",
+                box.attr(label=f"<{learns}>", style="dotted,rounded",
                          pencolor="#666666", penwidth="1.6", labelloc="b",
                          labeljust="l", fontsize="12", margin="10")
-                _layer(box, f"{s}w1", "weight layer", "weight", group=s)
-                _layer(box, f"{s}a1", "activation function", "act", group=s)
-                _layer(box, f"{s}w2", "weight layer", "weight", group=s)
-            _layer(outer, f"{s}a2", "activation function", "act", group=s)
+                _layer(box, f"{s}w1", _plain(_t("weight layer")), "weight", group=s)
+                _layer(box, f"{s}a1", _plain(_t("activation function")), "act", group=s)
+                _layer(box, f"{s}w2", _plain(_t("weight layer")), "weight", group=s)
+            _layer(outer, f"{s}a2", _plain(_t("activation function")), "act", group=s)
             _terminal(outer, f"{s}top", group=s)
             g.edge(f"{s}x", f"{s}w1")
             g.edge(f"{s}w1", f"{s}a1")
@@ -227,14 +560,14 @@ def residual_block() -> str:
             g.edge(f"{s}a2", f"{s}top")
     # Left: the layers' output is f(x) itself. Its edge spans two ranks so
     # that both activation functions line up across the figure.
-    g.edge("lw2", "la2", label=f"  {fx[1:-1]}".join("<>"), minlen="2")
+    g.edge("lw2", "la2", label=f"  {fx}".join("<>"), minlen="2")
     # Right: the layers learn f(x) - x; the shortcut adds x back.
     with g.subgraph(name="cluster_r") as outer:
         _add(outer, "radd", group="r")
     g.edge("rw2", "radd")
     g.edge("rx", "radd", label="<  <B>x</B>>", penwidth="1.8", tailport="e", headport="e",
            constraint="false")
-    g.edge("radd", "ra2", label=f"  {fx[1:-1]}".join("<>"))
+    g.edge("radd", "ra2", label=f"  {fx}".join("<>"))
     return _graphviz_svg(g)
 
 
@@ -245,7 +578,7 @@ def _block_column(g, s: str, title: str, input_label: str, chain, relu_after_sum
     """One titled column of a block diagram, drawn upwards: the input, the
     ``chain`` of (name, label, kind) layers, the sum (its shortcut is drawn by
     the caller), a ReLU if the block has one there, and an open arrow. Node
-    names start with ``s``."""
+    names start with ``s``; labels are graphviz labels (escaped)."""
     with g.subgraph(name=f"cluster_{s}") as outer:
         _titled(outer, title)
         _terminal(outer, f"{s}x", input_label, group=s)
@@ -264,13 +597,15 @@ def _block_column(g, s: str, title: str, input_label: str, chain, relu_after_sum
 def resnet_block() -> str:
     """The ResNet block without (left) and with (right) a 1x1 convolution."""
     g = _digraph("resnet_block")
-    sides = {"l": f"Without the 1{TIMES}1 convolution",
-             "r": f"With the 1{TIMES}1 convolution"}
-    chain = [("c1", f"3{TIMES}3 conv", "weight"), ("n1", "batch norm", "norm"),
+    sides = {"l": _plain(_t("Without the 1\u00d71 convolution")),
+             "r": _plain(_t("With the 1\u00d71 convolution"))}
+    bn = _plain(_t("batch norm", note="batch normalization"))
+    chain = [("c1", f"3{TIMES}3 conv", "weight"), ("n1", bn, "norm"),
              ("a1", "ReLU", "act"), ("c2", f"3{TIMES}3 conv", "weight"),
-             ("n2", "batch norm", "norm")]
+             ("n2", bn, "norm")]
     for s, title in sides.items():
-        _block_column(g, s, title, "input", chain, relu_after_sum=True)
+        _block_column(g, s, title, _plain(_t("input", note="the block's input")), chain,
+                      relu_after_sum=True)
     # Shortcuts: the identity on the left, a 1x1 convolution on the right
     # (it matches channels and stride of the main path).
     g.edge("lx", "ladd", penwidth="1.8", tailport="e", headport="e", constraint="false")
@@ -303,10 +638,14 @@ def _shape_text(shape: Iterable[int]) -> str:
     return f" {TIMES} ".join(str(n) for n in shape)
 
 
+def _stride_text(stride: int) -> str:
+    return _t("stride {stride}", stride=str(stride))
+
+
 def _conv_text(conv, channels: bool = True) -> str:
     k, s = conv.kernel_size[0], conv.stride[0]
     text = f"{k}{TIMES}{k} conv" + (f", {conv.out_channels}" if channels else "")
-    return text + (f", stride {s}" if s != 1 else "")
+    return text + (f", {_stride_text(s)}" if s != 1 else "")
 
 
 def _is_residual(module) -> bool:
@@ -320,18 +659,19 @@ def _leaf_text(module) -> tuple[str, str]:
     if isinstance(module, nn.Conv2d):
         return _conv_text(module), "weight"
     if isinstance(module, nn.BatchNorm2d):
-        return "batch norm", "norm"
+        return _t("batch norm", note="batch normalization"), "norm"
     if isinstance(module, nn.ReLU):
         return "ReLU", "act"
     if isinstance(module, nn.MaxPool2d):
         k, s = module.kernel_size, module.stride
-        return f"{k}{TIMES}{k} max pool, stride {s}", "pool"
+        return f"{k}{TIMES}{k} max pool, {_stride_text(s)}", "pool"
     if isinstance(module, nn.AdaptiveAvgPool2d):
-        return "global average pool", "pool"
+        return _t("global average pool", note="global average pooling"), "pool"
     if isinstance(module, nn.Flatten):
-        return "flatten", "pool"
+        return _t("flatten", note="nn.Flatten"), "pool"
     if isinstance(module, nn.Linear):
-        return f"fully connected, {module.out_features} outputs", "weight"
+        return _t("fully connected, {outputs} outputs", outputs=str(module.out_features),
+                  note="the last layer, nn.Linear"), "weight"
     return type(module).__name__, "pool"
 
 
@@ -340,7 +680,8 @@ def trace_resnet(model, input_shape: tuple[int, ...] = TRACE_INPUT) -> list[Trac
 
     Residual blocks become one box each (their inside is drawn in
     resnet-block.svg); in the stem and the head, batch norm and ReLU join the
-    box of the layer they follow.
+    box of the layer they follow. The lines are plain text, in the language
+    being drawn.
     """
     import torch
 
@@ -372,16 +713,19 @@ def trace_resnet(model, input_shape: tuple[int, ...] = TRACE_INPUT) -> list[Trac
                 if all(c.stride[0] == 1 for c in convs) and len(
                         {c.kernel_size[0] for c in convs}) == 1:
                     k = conv1.kernel_size[0]
-                    detail = f"two {k}{TIMES}{k} convs"
+                    detail = _t("two {kernel} convs", kernel=f"{k}{TIMES}{k}",
+                                note="{kernel} is a kernel size such as 3\u00d73")
                 else:  # say which convolution carries the stride
                     detail = " \u2192 ".join(_conv_text(c, channels=False) for c in convs)
                 if conv3 is not None:
                     k3, s3 = conv3.kernel_size[0], conv3.stride[0]
-                    detail += f"; {k3}{TIMES}{k3} conv shortcut"
-                    detail += f", stride {s3}" if s3 != 1 else ""
+                    detail += "; " + _t("{conv} shortcut", conv=f"{k3}{TIMES}{k3} conv",
+                                        note="{conv} is a convolution such as 1\u00d71 conv")
+                    detail += f", {_stride_text(s3)}" if s3 != 1 else ""
                 else:
-                    detail += "; identity shortcut"
-                title = f"Residual block, {conv1.out_channels} channels"
+                    detail += "; " + _t("identity shortcut")
+                title = _t("Residual block, {channels} channels",
+                           channels=str(conv1.out_channels))
                 boxes.append(Traced(stage, [title, detail], shape, "residual"))
                 continue
             text, kind = _leaf_text(block)
@@ -391,10 +735,6 @@ def trace_resnet(model, input_shape: tuple[int, ...] = TRACE_INPUT) -> list[Trac
             else:
                 boxes.append(Traced(stage, [text], shape, kind))
     return boxes
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _box_label(box: Traced) -> str:
@@ -408,6 +748,19 @@ def _box_label(box: Traced) -> str:
             f'{rows}</TABLE>>')
 
 
+def _stage_margin(title: str, members: list[Traced]) -> str:
+    """The margin of a stage's frame: 8 pt, or more where its title (in the
+    top right corner) would otherwise reach the arrow up the middle."""
+    widest = max(_text_width(line, 12 if k == 0 or box.kind != "residual" else 11,
+                             bold=k == 0 and box.kind == "residual")
+                 for box in members
+                 for k, line in enumerate([" \u2192 ".join(box.lines)]
+                                          if box.kind != "residual" else box.lines))
+    node = widest + 2 * 0.12 * 72  # the nodes' margin is 0.12 inch a side
+    need = _text_width(title, 11) + 8 + 6 - node / 2  # 8 pt inside the frame, 6 pt clear
+    return "8" if need <= 8 else f"{need:.0f}"
+
+
 def resnet18(model=None, input_shape: tuple[int, ...] = TRACE_INPUT) -> str:
     """ResNet-18 drawn from ``d2lmini.ResNet18`` with traced output shapes."""
     if model is None:
@@ -417,16 +770,21 @@ def resnet18(model=None, input_shape: tuple[int, ...] = TRACE_INPUT) -> str:
     boxes = trace_resnet(model, input_shape)
     size = f" {TIMES} ".join(map(str, input_shape))
     g = _digraph("resnet18", ranksep="0.22", labelloc="t", fontsize="12",
-                 label=(f"Traced from d2lmini.ResNet18 on a {size} input;\n"
-                        f"arrows show output shapes (channels {TIMES} height {TIMES} width)"))
-    g.node("input", "input image", shape="plaintext", style="", fontsize="13")
-    stage_titles = {"b1": "b1 (stem)", "last": "last (head)"}
+                 label=_plain(_t("Traced from d2lmini.ResNet18 on a {size} input;\n"
+                                 "arrows show output shapes (channels \u00d7 height \u00d7 width)",
+                                 size=size, note="{size} is the input's shape, "
+                                 "such as 1 \u00d7 1 \u00d7 96 \u00d7 96")))
+    g.node("input", _plain(_t("input image")), shape="plaintext", style="", fontsize="13")
+    stage_titles = {"b1": _t("{stage} (stem)", stage="b1", note="{stage} is the stage's name"),
+                    "last": _t("{stage} (head)", stage="last",
+                               note="{stage} is the stage's name")}
     for stage in dict.fromkeys(b.stage for b in boxes):
         members = [(i, b) for i, b in enumerate(boxes) if b.stage == stage]
         title = stage_titles.get(stage, stage)
         with g.subgraph(name=f"cluster_{stage}") as c:
-            c.attr(label=title, style="rounded,dashed", color="#999999",
-                   labeljust="r", labelloc="b", fontsize="11", margin="8")
+            c.attr(label=_plain(title), style="rounded,dashed", color="#999999",
+                   labeljust="r", labelloc="b", fontsize="11",
+                   margin=_stage_margin(title, [b for _, b in members]))
             for i, box in members:
                 c.node(f"n{i}", _box_label(box), fillcolor=COLORS[box.kind][0],
                        color=COLORS[box.kind][1])
@@ -435,7 +793,8 @@ def resnet18(model=None, input_shape: tuple[int, ...] = TRACE_INPUT) -> str:
     for i, box in enumerate(boxes):
         g.edge(prev, f"n{i}", label=f"  {_shape_text(prev_shape)}")
         prev, prev_shape = f"n{i}", box.shape
-    g.node("output", "class scores", shape="plaintext", style="", fontsize="13")
+    g.node("output", _plain(_t("class scores", note="the network's output")),
+           shape="plaintext", style="", fontsize="13")
     g.edge(prev, "output", label=f"  {_shape_text(prev_shape)}")
     return _graphviz_svg(g)
 
@@ -451,30 +810,35 @@ def resnext_block() -> str:
     # smallest labels (11 pt, 15 px) stay above 12 px. The shortcut sits
     # beside the upper layers, not beside the groups (the widest row).
     g = _digraph("resnext_block", nodesep="0.18", labelloc="t", fontsize="12",
-                 label=("c input and output channels, b bottleneck channels,\n"
-                        "g groups of b/g channels"))
-    _terminal(g, "x", "input (c channels)", group="main")
+                 label=_plain(_t("c input and output channels, b bottleneck channels,\n"
+                                 "g groups of b/g channels",
+                                 note="b, c and g are the symbols of the text: keep them")))
+    bn = _plain(_t("batch norm", note="batch normalization"))
+    _terminal(g, "x", _plain(_t("input (c channels)", note="c is a symbol: keep it")),
+              group="main")
     chain_in = [("c1", f"1{TIMES}1 conv, c \u2192 b", "weight"),
-                ("n1", "batch norm", "norm"), ("a1", "ReLU", "act")]
-    chain_out = [("cat", "concatenate the g groups: b channels", "pool"),
-                 ("n2", "batch norm", "norm"), ("a2", "ReLU", "act"),
+                ("n1", bn, "norm"), ("a1", "ReLU", "act")]
+    concat = _t("concatenate the g groups: b channels", note="b and g are symbols: keep them")
+    chain_out = [("cat", _plain(concat), "pool"),
+                 ("n2", bn, "norm"), ("a2", "ReLU", "act"),
                  ("c3", f"1{TIMES}1 conv, b \u2192 c", "weight"),
-                 ("n3", "batch norm", "norm")]
+                 ("n3", bn, "norm")]
     for name, label, kind in chain_in + chain_out:
         _layer(g, name, label, kind, group="main")
     # The grouped 3x3 convolution: g parallel convolutions of the same shape,
     # each with its own weights and a slice of b/g channels.
     # Listed right to left, so that they read group 1, 2, ..., g from the left.
-    groups = [("gg", "group g"), ("gdots", ""), ("g2", "group 2"), ("g1", "group 1")]
+    groups = [("gg", "g"), ("gdots", ""), ("g2", "2"), ("g1", "1")]
     with g.subgraph(name="cluster_groups") as c:
         # (labelloc "t" is the bottom edge: the graph runs bottom to top.)
-        c.attr(label=f"grouped 3{TIMES}3 convolution", style="rounded,dashed",
+        c.attr(label=_plain(_t("grouped 3\u00d73 convolution")), style="rounded,dashed",
                color="#999999", labelloc="t", labeljust="l", fontsize="11",
                margin="8")
-        for name, title in groups:
-            if not title:
+        for name, index in groups:
+            if not index:
                 c.node(name, "\u22ef", shape="plaintext", style="", fontsize="16")
                 continue
+            title = _th("group {index}", index=index, note="{index} is 1, 2 or g")
             _layer(c, name, f"<{title}<BR/><FONT POINT-SIZE=\"11\">3{TIMES}3 conv, "
                             f"b/g \u2192 b/g</FONT>>", "weight")
     with g.subgraph() as same:
@@ -496,7 +860,9 @@ def resnext_block() -> str:
         g.edge(a, b)
     # The shortcut: the identity, or a 1x1 convolution with batch norm when
     # the block changes the number of channels or the resolution.
-    _layer(g, "sc", f"<identity, or 1{TIMES}1 conv<BR/>+ batch norm<BR/>"
+    shortcut = _th("identity, or {conv}", conv=f"1{TIMES}1 conv",
+                   note="the shortcut; {conv} is 1\u00d71 conv")
+    _layer(g, "sc", f"<{shortcut}<BR/>+ {_html(_t('batch norm'))}<BR/>"
                     f"(use_1x1conv=True)>", "io", style="rounded,dashed")
     g.edge("x", "sc", penwidth="1.8", tailport="e")
     g.edge("sc", "add", penwidth="1.8", headport="e")
@@ -515,14 +881,18 @@ def preact_block() -> str:
     (right): batch norm and ReLU before each convolution, nothing after the
     sum, so the shortcut carries x unchanged from block to block."""
     g = _digraph("preact_block")
+    bn = _plain(_t("batch norm", note="batch normalization"))
+    conv = f"3{TIMES}3 conv"
     sides = {
-        "l": ("Original", [("c1", f"3{TIMES}3 conv", "weight"), ("n1", "batch norm", "norm"),
-                           ("a1", "ReLU", "act"), ("c2", f"3{TIMES}3 conv", "weight"),
-                           ("n2", "batch norm", "norm")], True),
-        "r": ("Pre-activation", [("n1", "batch norm", "norm"), ("a1", "ReLU", "act"),
-                                 ("c1", f"3{TIMES}3 conv", "weight"),
-                                 ("n2", "batch norm", "norm"), ("a2", "ReLU", "act"),
-                                 ("c2", f"3{TIMES}3 conv", "weight")], False),
+        "l": (_plain(_t("Original", note="the original residual block")),
+              [("c1", conv, "weight"), ("n1", bn, "norm"),
+               ("a1", "ReLU", "act"), ("c2", conv, "weight"),
+               ("n2", bn, "norm")], True),
+        "r": (_plain(_t("Pre-activation", note="the pre-activation residual block")),
+              [("n1", bn, "norm"), ("a1", "ReLU", "act"),
+               ("c1", conv, "weight"),
+               ("n2", bn, "norm"), ("a2", "ReLU", "act"),
+               ("c2", conv, "weight")], False),
     }
     for s, (title, chain, relu_after_sum) in sides.items():
         _block_column(g, s, title, "<<B>x</B>>", chain, relu_after_sum)
@@ -538,14 +908,14 @@ def inception_block() -> str:
     """GoogLeNet's Inception block: four paths side by side on the same input,
     their outputs concatenated along the channels."""
     g = _digraph("inception_block", nodesep="0.25")
-    _terminal(g, "x", "input")
+    _terminal(g, "x", _plain(_t("input", note="the block's input")))
     paths = [
         ("p1", [(f"1{TIMES}1 conv", "weight")]),
         ("p2", [(f"1{TIMES}1 conv", "weight"), (f"3{TIMES}3 conv", "weight")]),
         ("p3", [(f"1{TIMES}1 conv", "weight"), (f"5{TIMES}5 conv", "weight")]),
         ("p4", [(f"3{TIMES}3 max-pool", "pool"), (f"1{TIMES}1 conv", "weight")]),
     ]
-    _layer(g, "cat", "concatenate along the channels", "pool")
+    _layer(g, "cat", _plain(_t("concatenate along the channels")), "pool")
     _terminal(g, "top")
     for p, layers in paths:
         names = [f"{p}_{i}" for i in range(len(layers))]
@@ -577,16 +947,111 @@ FIGURES: dict[str, Callable[[], str]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+# -- the whole run -------------------------------------------------------------
+
+
+def languages(root: Path = ROOT) -> list[str]:
+    """English first, then every language that has catalogs."""
+    return [ENGLISH] + _translate_tool().languages(root)
+
+
+def figure_path(out: Path, language: str, name: str) -> Path:
+    """Where ``name`` in ``language`` goes under the English figures' folder ``out``."""
+    return out / name if language == ENGLISH else out / language / name
+
+
+def draw(language: str, names: Iterable[str], root: Path = ROOT) -> dict[str, str]:
+    """The figures ``names`` in ``language``, as SVG text with the toolchain
+    stamp; CatalogError (nothing drawn) when its catalog has a refused label."""
+    how, found = drawing(language, root)
+    refused = [line for line in found if "a translation may change the words only" in line]
+    if refused:
+        raise _translate_tool().CatalogError("\n".join(refused))
+    with _drawing(how):
+        return {name: _stamp(FIGURES[name](), language) for name in names}
+
+
+def problems(root: Path = ROOT, out: Optional[Path] = None,
+             only: Optional[Sequence[str]] = None) -> list[str]:
+    """Everything ``make figures`` or a translator still has to do: catalogs
+    not current, labels refused, untranslated, fuzzy or obsolete, figures
+    missing or out of date (those made with another toolchain are not
+    compared)."""
+    tr = _translate_tool()
+    out = out or root / "img"
+    found = []
+    for path, text in catalogs(root, only=only).items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            found.append(f"out of date: {path.relative_to(root).as_posix()} "
+                         "(run `make figures`)")
+    for language in languages(root):
+        if only and language not in only:
+            continue
+        try:
+            found += drawing(language, root)[1]
+            svgs = draw(language, FIGURES, root)
+        except tr.CatalogError:
+            continue  # listed above
+        for name, svg in svgs.items():
+            path = figure_path(out, language, name)
+            rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+            if not path.exists():
+                found.append(f"missing: {rel} (run `make figures`)")
+                continue
+            old = path.read_text(encoding="utf-8")
+            stamp = re.search(r"<!-- d2lmini-figures: made by .*? with (.*?) -->", old)
+            if stamp and stamp.group(1) != _versions(language):
+                continue  # another toolchain: its bytes tell nothing
+            if old != svg:
+                found.append(f"out of date: {rel} (run `make figures`)")
+    return found
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "img",
-                        help="output folder (default: img/)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: img/); the translations go into "
+                             "OUT/LANG/, and the catalogs are read but not written")
     parser.add_argument("--only", nargs="+", choices=sorted(FIGURES), default=None,
                         help="draw only these figures")
+    parser.add_argument("--language", action="append", metavar="LANG",
+                        help="only this language (repeatable; en: the English figures)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 and list what is missing or out of date")
+    parser.add_argument("--prune", action="store_true",
+                        help="drop obsolete entries from the figures catalogs")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in args.only or FIGURES:
-        _write(args.out / name, FIGURES[name]())
-        print(f"wrote {args.out / name}")
+    root = args.root.resolve()
+    tr = _translate_tool()
+    known = languages(root)
+    unknown = sorted(set(args.language or []) - set(known))
+    if unknown:
+        parser.error(f"no catalogs for {', '.join(unknown)}; languages: {', '.join(known)}")
+    wanted = [lang for lang in known if not args.language or lang in args.language]
+    if args.check:
+        found = problems(root, args.out, only=args.language)
+        for line in found:
+            print(line)
+        return 1 if found else 0
+    try:
+        if args.out is None:  # the committed catalogs follow the code
+            for path, text in catalogs(root, prune=args.prune, only=args.language).items():
+                if not path.exists() or path.read_text(encoding="utf-8") != text:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text, encoding="utf-8")
+                    print(f"wrote {path.relative_to(root).as_posix()}")
+        drawn = {lang: draw(lang, args.only or FIGURES, root) for lang in wanted}
+    except (tr.CatalogError, RuntimeError) as exc:
+        print(f"{exc}\nerror: no figure written: fix the above first", file=sys.stderr)
+        return 1
+    out = args.out or root / "img"
+    for language, svgs in drawn.items():
+        for name, svg in svgs.items():
+            path = figure_path(out, language, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(svg.encode("utf-8"))
+            print(f"wrote {path}")
     return 0
 
 

@@ -17,14 +17,22 @@ this tool
 3. writes ``notebooks/LANG/NAME.ipynb`` (and ``notebooks/LANG/index.md``):
    the English notebook with each
    markdown cell replaced by its translation and relative links re-pointed
-   one folder up; code cells, outputs and cell ids are copied unchanged.
+   one folder up (a figure ``img/NAME.svg`` to the language's own
+   ``img/LANG/NAME.svg`` where tools/make_figures.py drew one; the catalogs
+   keep the English target); code cells, outputs and cell ids are copied
+   unchanged.
 
 ``--check`` writes nothing and lists every problem: a template or a
 translated notebook that differs from what the tool would write, a catalog
-that is refused (below), and any entry that is missing, untranslated, fuzzy
-or obsolete. A cell that has no translation yet (or only a fuzzy one) is
+that is refused (below), any entry that is missing, untranslated, fuzzy
+or obsolete, and any piece of English that a language translates two ways
+(tools/translation_memory.py).
+A cell that has no translation yet (or only a fuzzy one) is
 written in English, so a reader never gets an older edition of a cell, and
-the check fails until a translator has caught up.
+the check fails until a translator has caught up. Such a notebook lists
+those cells in its metadata, ``"translation": {"shown_in_english": [{"cell":
+ID, "reason": "untranslated" | "fuzzy"}, ...]}`` (absent when every cell is
+translated); the site tells the reader from it (book/sitetools.py).
 
 Catalogs are read and written with polib; any PO editor, Weblate or the
 gettext tools work on them too.
@@ -59,6 +67,7 @@ import polib
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))  # also when this file is loaded by path (the tests)
 from catalog_safety import markup_changes  # noqa: E402
+from translation_memory import problems as memory_conflicts  # noqa: E402
 
 # Markdown links and images, ![alt](target) / [text](target), and HTML src/href.
 MD_TARGET = re.compile(r'(\]\()([^)\s]+)')
@@ -173,37 +182,72 @@ def merge(po: polib.POFile, pot: polib.POFile, prune: bool = False) -> polib.POF
 # -- translated notebooks -----------------------------------------------------
 
 
-def _relink(text: str) -> str:
-    """Relative link targets seen from notebooks/LANG/ instead of notebooks/."""
+# A figure of the chapter as notebooks/LANG/ sees it; tools/make_figures.py
+# draws each language's own copy into img/LANG/.
+FIGURE = re.compile(r"\.\./\.\./img/([\w.-]+\.svg)")
+
+
+def _relink(text: str, language: Optional[str] = None, root: Path = ROOT) -> str:
+    """Relative link targets seen from notebooks/LANG/ instead of notebooks/;
+    with ``language``, a figure ``img/NAME.svg`` becomes ``img/LANG/NAME.svg``
+    where that file exists (the catalogs keep the English target)."""
     def fix(match: re.Match) -> str:
         target = match.group(2)
         if re.match(r"^([a-z][a-z0-9+.-]*:|#|/)", target, re.I) or not target.startswith("../"):
             return match.group(0)  # URLs, anchors, absolute paths, sibling notebooks
-        return match.group(1) + "../" + target
+        target = "../" + target
+        figure = FIGURE.fullmatch(target)
+        if language and figure and (root / "img" / language / figure.group(1)).is_file():
+            target = f"../../img/{language}/{figure.group(1)}"
+        return match.group(1) + target
     return HTML_TARGET.sub(fix, MD_TARGET.sub(fix, text))
 
 
-def translated_cell_text(entry: Optional[polib.POEntry], english: str) -> str:
-    """What a reader gets for one markdown cell."""
+# The translated notebook's metadata key listing the cells shown in English
+# (book/sitetools.py reads it: the page says so and marks those cells).
+TRANSLATION_METADATA = "translation"
+
+
+def shown_in_english(entry: Optional[polib.POEntry]) -> Optional[str]:
+    """Why a markdown cell is shown in English ("untranslated" or "fuzzy"),
+    or None when its translation is current."""
+    if entry is None or not entry.msgstr:
+        return "untranslated"
+    return "fuzzy" if "fuzzy" in entry.flags else None
+
+
+def translated_cell_text(entry: Optional[polib.POEntry], english: str,
+                         language: Optional[str] = None, root: Path = ROOT) -> str:
+    """What a reader gets for one markdown cell (in ``language``: its figures)."""
     if entry is None or not entry.msgstr or "fuzzy" in entry.flags:
-        return _relink(english)
-    return _relink(entry.msgstr)
+        return _relink(english, language, root)
+    return _relink(entry.msgstr, language, root)
 
 
 def build_document(path: Path, po: polib.POFile) -> str:
     """The translated document's text (nbformat JSON, or Markdown)."""
     entries = {(e.msgctxt, e.msgid): e for e in po if not e.obsolete}
+    # notebooks/NAME.ipynb: the project is the folder above notebooks/
+    language, root = po.metadata.get("Language"), path.resolve().parents[1]
     if path.suffix == ".md":
         blocks = _md_blocks(path.read_text(encoding="utf-8"))
         out = [block if block.startswith("```") else
-               translated_cell_text(entries.get((f"paragraph-{i}", block)), block)
+               translated_cell_text(entries.get((f"paragraph-{i}", block)), block,
+                                    language, root)
                for i, block in enumerate(blocks)]
         return "\n\n".join(out) + "\n"
     nb = nbformat.read(str(path), as_version=4)
+    in_english = []
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.strip():
-            cell.source = translated_cell_text(entries.get((cell.id, cell.source)),
-                                               cell.source)
+            entry = entries.get((cell.id, cell.source))
+            reason = shown_in_english(entry)
+            if reason:
+                in_english.append({"cell": cell.id, "reason": reason})
+            cell.source = translated_cell_text(entry, cell.source, language, root)
+    nb.metadata.pop(TRANSLATION_METADATA, None)
+    if in_english:  # a complete translation carries no such record
+        nb.metadata[TRANSLATION_METADATA] = {"shown_in_english": in_english}
     return nbformat.writes(nb) + "\n"
 
 
@@ -318,6 +362,8 @@ def problems(root: Path = ROOT, only: Optional[Sequence[str]] = None) -> List[st
     """Everything a translator or `make translations` still has to do."""
     unsafe = unsafe_catalogs(root, only)
     out = [line for lines in unsafe.values() for line in lines]
+    # The same English unit gets the same translation (tools/translation_memory.py).
+    out += memory_conflicts(root, only, skip=list(unsafe))
     # An unsafe catalog gets no "run `make translations`": that would refuse it.
     for path, text in expected_files(root, only=only, skip=list(unsafe)).items():
         rel = path.relative_to(root).as_posix()

@@ -110,3 +110,52 @@ document.addEventListener("DOMContentLoaded", () => {
     if (typeof plural === "function") Documentation.PLURAL_EXPR = (n) => Number(plural(n));
   }
 });
+
+// Outputs keep their lines (sitetools.css), so an output whose longest line
+// is wider than the column scrolls sideways. Such a box, measured again
+// whenever its size changes, takes keyboard focus (tabindex: the arrow keys
+// scroll it), is a named region for screen readers, and fades on the side
+// where more of it lies hidden (classes for sitetools.css). A box that fits
+// gets none of this: no extra stop for the Tab key. (pydata-sphinx-theme sets
+// the same tab stops once the page has loaded; these come at once, with the
+// region's name and the fades.)
+const OUTPUT_LABELS = {
+  en: "Output, scrolls sideways",
+  zh: "输出（可横向滚动）",
+  ja: "出力（横にスクロールできます）",
+  tr: "Çıktı (yana kaydırılabilir)",
+  vi: "Kết quả (cuộn ngang để xem hết)",
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  const language = document.documentElement.lang.split("-")[0];
+  const label = OUTPUT_LABELS[language] || OUTPUT_LABELS.en;
+  const boxes = Array.from(document.querySelectorAll("div.cell_output pre"));
+  const measure = (pre) => {
+    const hidden = pre.scrollWidth - pre.clientWidth;
+    const scrolls = hidden > 1;
+    pre.classList.toggle("output-scrolls", scrolls);
+    pre.classList.toggle("output-more-left", scrolls && pre.scrollLeft > 1);
+    pre.classList.toggle("output-more-right", scrolls && pre.scrollLeft < hidden - 1);
+    // The same rule as the theme's own tab stops for scrolling boxes (0 or
+    // -1), which it sets on the window's load and after a resize.
+    pre.tabIndex = scrolls || pre.scrollHeight > pre.clientHeight + 1 ? 0 : -1;
+    if (scrolls) {
+      pre.setAttribute("role", "region");
+      pre.setAttribute("aria-label", label);
+    } else {
+      pre.removeAttribute("role");
+      pre.removeAttribute("aria-label");
+    }
+  };
+  const measureAll = () => boxes.forEach(measure);
+  for (const pre of boxes) pre.addEventListener("scroll", () => measure(pre), { passive: true });
+  if (window.ResizeObserver) {
+    const observer = new ResizeObserver((entries) => entries.forEach((e) => measure(e.target)));
+    boxes.forEach((pre) => observer.observe(pre));
+  }
+  window.addEventListener("resize", measureAll);
+  window.addEventListener("load", measureAll);
+  if (document.fonts) document.fonts.ready.then(measureAll);  // wider once the font arrives
+  measureAll();
+});
