@@ -30,10 +30,12 @@ and merges it into each language's catalog
 new label arrives there untranslated; then it draws the English figures into
 ``img/`` and each language's into ``img/LANG/`` (same names), with the
 catalog's labels. A label without a translation is drawn in English and
-``--check`` reports it. Notation stays as it is in every language: shapes and
-sizes (``1x1 conv, 64``, ``64 x 24 x 24``), math (*x*, *f*), ``ReLU``, code
-names. ``tools/translate.py`` points the translated notebooks at
-``img/LANG/NAME.svg`` where that file exists.
+``--check`` reports it. Layer names are words too: ``3x3 conv`` is
+``_t("{kernel} conv", kernel=...)``, so a translation can put the word
+before the size. Notation stays as it is in every language: shapes and sizes
+(the ``1x1`` and ``64`` of ``1x1 conv, 64``, ``64 x 24 x 24``, ``c -> b``),
+math (*x*, *f*), ``ReLU``, code names. ``tools/translate.py`` points the
+translated notebooks at ``img/LANG/NAME.svg`` where that file exists.
 
 A catalog is untrusted input (tools/catalog_safety.py): a translation may
 change the words of a label, never what the figure code makes of it. One
@@ -101,6 +103,12 @@ COLORS = {  # (fill, border)
 TRACE_INPUT = (1, 1, 96, 96)  # the chapter trains on 96x96 Fashion-MNIST
 TIMES = "\u00d7"  # multiplication sign
 MINUS = "\u2212"
+
+
+def _kernel(k: int) -> str:
+    """A kernel size as the figures write it: ``3x3`` (with the times sign)."""
+    return f"{k}{TIMES}{k}"
+
 
 # -- labels and their translations ---------------------------------------------
 
@@ -600,8 +608,10 @@ def resnet_block() -> str:
     sides = {"l": _plain(_t("Without the 1\u00d71 convolution")),
              "r": _plain(_t("With the 1\u00d71 convolution"))}
     bn = _plain(_t("batch norm", note="batch normalization"))
-    chain = [("c1", f"3{TIMES}3 conv", "weight"), ("n1", bn, "norm"),
-             ("a1", "ReLU", "act"), ("c2", f"3{TIMES}3 conv", "weight"),
+    conv = _plain(_t("{kernel} conv", kernel=_kernel(3),
+                     note="a convolutional layer; {kernel} is its kernel size, such as 3\u00d73"))
+    chain = [("c1", conv, "weight"), ("n1", bn, "norm"),
+             ("a1", "ReLU", "act"), ("c2", conv, "weight"),
              ("n2", bn, "norm")]
     for s, title in sides.items():
         _block_column(g, s, title, _plain(_t("input", note="the block's input")), chain,
@@ -610,7 +620,7 @@ def resnet_block() -> str:
     # (it matches channels and stride of the main path).
     g.edge("lx", "ladd", penwidth="1.8", tailport="e", headport="e", constraint="false")
     with g.subgraph(name="cluster_r") as outer:
-        _layer(outer, "rc3", f"1{TIMES}1 conv", "weight")
+        _layer(outer, "rc3", _plain(_t("{kernel} conv", kernel=_kernel(1))), "weight")
     g.edge("rx", "rc3", penwidth="1.8", tailport="e")
     g.edge("rc3", "radd", penwidth="1.8", headport="e")
     # Keep the 1x1 convolution level with the middle of the main path.
@@ -644,7 +654,14 @@ def _stride_text(stride: int) -> str:
 
 def _conv_text(conv, channels: bool = True) -> str:
     k, s = conv.kernel_size[0], conv.stride[0]
-    text = f"{k}{TIMES}{k} conv" + (f", {conv.out_channels}" if channels else "")
+    if channels:
+        text = _t("{kernel} conv, {channels}", kernel=_kernel(k),
+                  channels=str(conv.out_channels),
+                  note="a convolutional layer; {kernel} is its kernel size, such as "
+                       "3\u00d73, {channels} its output channels (64) or its input and "
+                       "output channels (c \u2192 b)")
+    else:
+        text = _t("{kernel} conv", kernel=_kernel(k))
     return text + (f", {_stride_text(s)}" if s != 1 else "")
 
 
@@ -664,7 +681,9 @@ def _leaf_text(module) -> tuple[str, str]:
         return "ReLU", "act"
     if isinstance(module, nn.MaxPool2d):
         k, s = module.kernel_size, module.stride
-        return f"{k}{TIMES}{k} max pool, {_stride_text(s)}", "pool"
+        pool = _t("{kernel} max pool", kernel=_kernel(k),
+                  note="max pooling; {kernel} is the window size, such as 3\u00d73")
+        return f"{pool}, {_stride_text(s)}", "pool"
     if isinstance(module, nn.AdaptiveAvgPool2d):
         return _t("global average pool", note="global average pooling"), "pool"
     if isinstance(module, nn.Flatten):
@@ -713,13 +732,14 @@ def trace_resnet(model, input_shape: tuple[int, ...] = TRACE_INPUT) -> list[Trac
                 if all(c.stride[0] == 1 for c in convs) and len(
                         {c.kernel_size[0] for c in convs}) == 1:
                     k = conv1.kernel_size[0]
-                    detail = _t("two {kernel} convs", kernel=f"{k}{TIMES}{k}",
+                    detail = _t("two {kernel} convs", kernel=_kernel(k),
                                 note="{kernel} is a kernel size such as 3\u00d73")
                 else:  # say which convolution carries the stride
                     detail = " \u2192 ".join(_conv_text(c, channels=False) for c in convs)
                 if conv3 is not None:
                     k3, s3 = conv3.kernel_size[0], conv3.stride[0]
-                    detail += "; " + _t("{conv} shortcut", conv=f"{k3}{TIMES}{k3} conv",
+                    conv = _t("{kernel} conv", kernel=_kernel(k3))
+                    detail += "; " + _t("{conv} shortcut", conv=conv,
                                         note="{conv} is a convolution such as 1\u00d71 conv")
                     detail += f", {_stride_text(s3)}" if s3 != 1 else ""
                 else:
@@ -816,12 +836,14 @@ def resnext_block() -> str:
     bn = _plain(_t("batch norm", note="batch normalization"))
     _terminal(g, "x", _plain(_t("input (c channels)", note="c is a symbol: keep it")),
               group="main")
-    chain_in = [("c1", f"1{TIMES}1 conv, c \u2192 b", "weight"),
+    chain_in = [("c1", _plain(_t("{kernel} conv, {channels}", kernel=_kernel(1),
+                                 channels="c \u2192 b")), "weight"),
                 ("n1", bn, "norm"), ("a1", "ReLU", "act")]
     concat = _t("concatenate the g groups: b channels", note="b and g are symbols: keep them")
     chain_out = [("cat", _plain(concat), "pool"),
                  ("n2", bn, "norm"), ("a2", "ReLU", "act"),
-                 ("c3", f"1{TIMES}1 conv, b \u2192 c", "weight"),
+                 ("c3", _plain(_t("{kernel} conv, {channels}", kernel=_kernel(1),
+                                  channels="b \u2192 c")), "weight"),
                  ("n3", bn, "norm")]
     for name, label, kind in chain_in + chain_out:
         _layer(g, name, label, kind, group="main")
@@ -839,8 +861,9 @@ def resnext_block() -> str:
                 c.node(name, "\u22ef", shape="plaintext", style="", fontsize="16")
                 continue
             title = _th("group {index}", index=index, note="{index} is 1, 2 or g")
-            _layer(c, name, f"<{title}<BR/><FONT POINT-SIZE=\"11\">3{TIMES}3 conv, "
-                            f"b/g \u2192 b/g</FONT>>", "weight")
+            conv = _html(_t("{kernel} conv, {channels}", kernel=_kernel(3),
+                            channels="b/g \u2192 b/g"))
+            _layer(c, name, f"<{title}<BR/><FONT POINT-SIZE=\"11\">{conv}</FONT>>", "weight")
     with g.subgraph() as same:
         same.attr(rank="same")
         for name, _ in groups:
@@ -860,7 +883,7 @@ def resnext_block() -> str:
         g.edge(a, b)
     # The shortcut: the identity, or a 1x1 convolution with batch norm when
     # the block changes the number of channels or the resolution.
-    shortcut = _th("identity, or {conv}", conv=f"1{TIMES}1 conv",
+    shortcut = _th("identity, or {conv}", conv=_html(_t("{kernel} conv", kernel=_kernel(1))),
                    note="the shortcut; {conv} is 1\u00d71 conv")
     _layer(g, "sc", f"<{shortcut}<BR/>+ {_html(_t('batch norm'))}<BR/>"
                     f"(use_1x1conv=True)>", "io", style="rounded,dashed")
@@ -882,7 +905,7 @@ def preact_block() -> str:
     sum, so the shortcut carries x unchanged from block to block."""
     g = _digraph("preact_block")
     bn = _plain(_t("batch norm", note="batch normalization"))
-    conv = f"3{TIMES}3 conv"
+    conv = _plain(_t("{kernel} conv", kernel=_kernel(3)))
     sides = {
         "l": (_plain(_t("Original", note="the original residual block")),
               [("c1", conv, "weight"), ("n1", bn, "norm"),
@@ -909,11 +932,15 @@ def inception_block() -> str:
     their outputs concatenated along the channels."""
     g = _digraph("inception_block", nodesep="0.25")
     _terminal(g, "x", _plain(_t("input", note="the block's input")))
+    conv = {k: (_plain(_t("{kernel} conv", kernel=_kernel(k))), "weight") for k in (1, 3, 5)}
+    pool = (_plain(_t("{kernel} max-pool", kernel=_kernel(3),
+                      note="max pooling; {kernel} is the window size, such as 3\u00d73")),
+            "pool")
     paths = [
-        ("p1", [(f"1{TIMES}1 conv", "weight")]),
-        ("p2", [(f"1{TIMES}1 conv", "weight"), (f"3{TIMES}3 conv", "weight")]),
-        ("p3", [(f"1{TIMES}1 conv", "weight"), (f"5{TIMES}5 conv", "weight")]),
-        ("p4", [(f"3{TIMES}3 max-pool", "pool"), (f"1{TIMES}1 conv", "weight")]),
+        ("p1", [conv[1]]),
+        ("p2", [conv[1], conv[3]]),
+        ("p3", [conv[1], conv[5]]),
+        ("p4", [pool, conv[1]]),
     ]
     _layer(g, "cat", _plain(_t("concatenate along the channels")), "pool")
     _terminal(g, "top")
