@@ -348,6 +348,12 @@ def test_translate_keeps_the_english_figure_without_a_translated_one(tmp_path):
     ("batch norm", "batch\nnorm", "lines"),
     ("batch norm", "   ", "blank"),
     ("batch norm", "\u6279\u91cf", "lacks"),  # CJK in DejaVu Sans
+    # "64" would read "46": direction overrides and invisible characters
+    ("Residual block, {channels} channels", "Art\u0131k blok, \u202e{channels}\u202c kanal",
+     "direction-changing"),
+    ("batch norm", "batch\u200bnorm", "invisible"),
+    ("batch norm", "batch\u2028norm", "invisible"),
+    ("batch norm", "W" * 300, "too long"),
 ])
 def test_label_problems_refuse_what_is_not_words(tool, english, translated, said):
     found = tool.label_problems(english, translated)

@@ -375,3 +375,58 @@ def test_a_page_with_cells_in_english_says_so_on_the_site(tmp_path):
     for other in (html / "01_intro.html", html / "zh" / "index.html"):
         text = other.read_text(encoding="utf-8")
         assert "translation-notice" not in text and "translation-english" not in text, other
+
+
+# -- a catalog cannot reach outside the project ---------------------------------
+
+
+CATALOG = ('msgid ""\nmsgstr ""\n"Language: {lang}\\n"\n'
+           '"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+           'msgctxt "c1"\nmsgid "Hello"\nmsgstr "Ni hao"\n')
+
+
+def _hostile_catalog(tmp_path, folder="zh", lang="zh", text=None):
+    path = tmp_path / "translations" / folder / "LC_MESSAGES" / "02_x.po"
+    path.parent.mkdir(parents=True)
+    path.write_text(text if text is not None else CATALOG.format(lang=lang), encoding="utf-8")
+    return path
+
+
+def test_a_catalog_reads_with_its_own_language(tmp_path):
+    po = tr.read_catalog(_hostile_catalog(tmp_path), tmp_path)
+    assert po.metadata["Language"] == "zh" and po[0].msgstr == "Ni hao"
+
+
+@pytest.mark.parametrize("lang", ["../../../../tmp/evil", "ja", "zh/../..", "ZH"])
+def test_a_language_header_that_is_not_its_folder_is_refused(tmp_path, lang):
+    with pytest.raises(tr.CatalogError, match="Language"):
+        tr.read_catalog(_hostile_catalog(tmp_path, lang=lang), tmp_path)
+
+
+def test_a_figure_link_takes_no_language_that_is_not_a_code(tmp_path):
+    (tmp_path / "img" / "zh").mkdir(parents=True)
+    (tmp_path / "img" / "zh" / "a.svg").write_text("<svg/>")
+    text = "![A.](../img/a.svg)"
+    assert tr._relink(text, "zh", tmp_path) == "![A.](../../img/zh/a.svg)"
+    assert tr._relink(text, "zh/../zh", tmp_path) == "![A.](../../img/a.svg)"
+
+
+def test_a_catalog_that_names_another_file_is_not_read(tmp_path):
+    other = tmp_path / "other.po"
+    other.write_text(CATALOG.format(lang="zh") + '"X-Secret: yes\\n"\n', encoding="utf-8")
+    path = _hostile_catalog(tmp_path, text=str(other))
+    with pytest.raises(tr.CatalogError, match="not a PO file"):
+        tr.read_catalog(path, tmp_path)
+
+
+def test_a_linked_catalog_is_neither_read_nor_written(tmp_path):
+    outside = tmp_path / "outside.po"
+    outside.write_text(CATALOG.format(lang="zh"), encoding="utf-8")
+    path = tmp_path / "project" / "translations" / "zh" / "LC_MESSAGES" / "02_x.po"
+    path.parent.mkdir(parents=True)
+    path.symlink_to(outside)
+    with pytest.raises(tr.CatalogError, match="link"):
+        tr.read_catalog(path, tmp_path / "project")
+    with pytest.raises(tr.CatalogError, match="link"):
+        tr.write_file(path, "changed", tmp_path / "project")
+    assert outside.read_text(encoding="utf-8") == CATALOG.format(lang="zh")

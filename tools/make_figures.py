@@ -67,6 +67,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,6 +264,10 @@ def _missing_glyphs(text: str, family: str) -> str:
     return "".join(sorted({c for c in text if c != "\n" and not font.get_char_index(ord(c))}))
 
 
+# A translated label may be this many times as long as the English, plus 40.
+MAX_LABEL_FACTOR = 4
+
+
 def label_problems(english: str, translated: str, family: str = FONT) -> list[str]:
     """Why ``translated`` may not stand for ``english`` in a figure (empty: it may)."""
     found = []
@@ -283,6 +288,15 @@ def label_problems(english: str, translated: str, family: str = FONT) -> list[st
         found.append(f"drops {', '.join(repr(k) for k in sorted(lost.elements()))} of the English")
     if not translated.strip():
         found.append("is blank")
+    # Bidi overrides, zero-width and line/paragraph separators render out of
+    # order or invisibly: they could make "64" read "46" in a figure.
+    hidden = sorted({f"U+{ord(c):04X}" for c in translated
+                     if unicodedata.category(c) in ("Cf", "Zl", "Zp", "Co", "Cs")})
+    if hidden:
+        found.append(f"has invisible or direction-changing characters ({' '.join(hidden)})")
+    if len(translated) > MAX_LABEL_FACTOR * len(english) + 40:
+        found.append(f"is {len(translated)} characters long, too long for a label of "
+                     f"{len(english)} in English")
     try:
         missing = _missing_glyphs(translated, family)
     except RuntimeError as exc:
@@ -1065,8 +1079,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.out is None:  # the committed catalogs follow the code
             for path, text in catalogs(root, prune=args.prune, only=args.language).items():
                 if not path.exists() or path.read_text(encoding="utf-8") != text:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(text, encoding="utf-8")
+                    tr.write_file(path, text, root)
                     print(f"wrote {path.relative_to(root).as_posix()}")
         drawn = {lang: draw(lang, args.only or FIGURES, root) for lang in wanted}
     except (tr.CatalogError, RuntimeError) as exc:

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 from pathlib import Path
@@ -197,7 +198,8 @@ def _relink(text: str, language: Optional[str] = None, root: Path = ROOT) -> str
             return match.group(0)  # URLs, anchors, absolute paths, sibling notebooks
         target = "../" + target
         figure = FIGURE.fullmatch(target)
-        if language and figure and (root / "img" / language / figure.group(1)).is_file():
+        if (language and LANGUAGE_CODE.fullmatch(language) and figure
+                and (root / "img" / language / figure.group(1)).is_file()):
             target = f"../../img/{language}/{figure.group(1)}"
         return match.group(1) + target
     return HTML_TARGET.sub(fix, MD_TARGET.sub(fix, text))
@@ -269,7 +271,11 @@ def read_catalog(path: Path, root: Path = ROOT) -> polib.POFile:
     tool writes UTF-8: a catalog in any other encoding, or one whose header
     misstates it, would be re-encoded (or mangled) on every run.
     """
-    rel, raw = _rel(path, root), path.read_bytes()
+    rel = _rel(path, root)
+    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+        raise CatalogError(f"{rel}: is a link or lies outside the project; a catalog must be "
+                           "a plain file in translations/LANG/LC_MESSAGES/")
+    raw = path.read_bytes()
     found = re.search(rb"Content-Type:[^\"\n]*charset=([^\s\"\\]+)", raw)
     declared = found.group(1).decode("ascii", "replace") if found else "UTF-8"
     try:
@@ -291,6 +297,30 @@ def read_catalog(path: Path, root: Path = ROOT) -> polib.POFile:
             f"{rel}: its header declares charset={declared}, but its text is UTF-8, as "
             "catalogs must be: correct the header to charset=UTF-8 without converting "
             "the text (converting would garble it); this tool does not rewrite it")
+    po = parse_catalog_text(text, rel)
+    language = po.metadata.get("Language")
+    folder = path.parent.parent.name if path.parent.name == "LC_MESSAGES" else None
+    if language is not None and (not LANGUAGE_CODE.fullmatch(language)
+                                 or (folder is not None and language != folder)):
+        raise CatalogError(f"{rel}: its header says Language: {language!r}, but a catalog in "
+                           f"translations/{folder}/ must say Language: {folder}; correct the "
+                           "header")
+    return po
+
+
+# A language code as folders, links and the site use it: "zh", "pt_BR".
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
+
+
+def parse_catalog_text(text: str, rel: str) -> polib.POFile:
+    """polib's reading of a catalog's text, refusing text that is not one.
+
+    polib takes any string that names an existing file for that file's name;
+    a catalog whose whole content is a path would make it read another file.
+    """
+    if "\n" not in text or os.path.exists(text.strip()):
+        raise CatalogError(f"{rel}: is not a PO file (its content is one line, "
+                           "or names a file)")
     try:
         return polib.pofile(text, wrapwidth=78)
     except (OSError, ValueError) as exc:  # polib's word for a syntax error
@@ -396,10 +426,18 @@ def write(root: Path = ROOT, prune: bool = False,
     for path, text in expected_files(root, prune=prune, only=only).items():
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_file(path, text, root)
         changed.append(path)
     return changed
+
+
+def write_file(path: Path, text: str, root: Path = ROOT) -> None:
+    """Write ``text`` to ``path`` inside the project, never through a link."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or not path.parent.resolve().is_relative_to(root.resolve()):
+        raise CatalogError(f"{_rel(path, root)}: is a link or lies outside the project; "
+                           "nothing was written there: replace it with a plain file")
+    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -207,7 +207,10 @@ def _read(path: Path) -> Optional[polib.POFile]:
     """A catalog, or None where it is not readable UTF-8 (the safety check of
     tools/translate.py reports that one)."""
     try:
-        return polib.pofile(path.read_bytes().decode("utf-8"), wrapwidth=78)
+        text = path.read_bytes().decode("utf-8")
+        if path.is_symlink() or "\n" not in text:
+            return None  # not a catalog: the safety check of translate.py says so
+        return polib.pofile(text, wrapwidth=78)
     except (OSError, ValueError):
         return None
 
