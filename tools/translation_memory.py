@@ -141,7 +141,9 @@ def _strip_position_markup(english: str, translated: str) -> Tuple[str, str]:
 def _link_texts(text: str) -> Dict[str, List[str]]:
     """{target: [text of each link or image alt with that target]}."""
     found: Dict[str, List[str]] = defaultdict(list)
-    for m in re.finditer(r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(([^)\s]+)\)", text):
+    # A target holds no brackets or parentheses: the match fails at once
+    # instead of rescanning the rest of the text from every "[" (quadratic).
+    for m in re.finditer(r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(([^()\[\]\s]+)\)", text):
         found[m.group(2)].append(normalise(m.group(1)))
     return found
 
