@@ -1005,7 +1005,8 @@ def draw(language: str, names: Iterable[str], root: Path = ROOT) -> dict[str, st
     """The figures ``names`` in ``language``, as SVG text with the toolchain
     stamp; CatalogError (nothing drawn) when its catalog has a refused label."""
     how, found = drawing(language, root)
-    refused = [line for line in found if "a translation may change the words only" in line]
+    # A refusal ends with this phrase; another problem may only quote it.
+    refused = [line for line in found if line.endswith(": a translation may change the words only")]
     if refused:
         raise _translate_tool().CatalogError("\n".join(refused))
     with _drawing(how):
