@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,9 +151,12 @@ def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int) -> list[Re
 
 
 def translations(notebooks: Path) -> list[Path]:
-    """Subfolders ``notebooks/<lang>/`` that hold notebooks, by language code."""
+    """Subfolders ``notebooks/<lang>/`` that hold notebooks, by language code
+    ("zh", "pt_BR": a folder named otherwise is not a language, and its name
+    never reaches the site's links and markup)."""
     return sorted(d for d in notebooks.iterdir()
-                  if d.is_dir() and not d.name.startswith((".", "_")) and any(d.glob("*.ipynb")))
+                  if d.is_dir() and re.fullmatch(r"[a-z]{2,3}(?:_[A-Z]{2})?", d.name)
+                  and any(d.glob("*.ipynb")))
 
 
 def sphinx_language(code: str) -> str:
