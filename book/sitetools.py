@@ -405,6 +405,22 @@ def english_cells(source: Path) -> list[int]:
     return [i for i, cell in enumerate(notebook.get("cells", [])) if cell.get("id") in ids]
 
 
+# A translated Markdown page shows paragraphs in English: its first line is a
+# MyST comment (tools/translate.py's MD_RECORD) with their line ranges.
+MD_RECORD = re.compile(r"% translation shown_in_english:((?: \d+-\d+)+)\n")
+
+
+def english_lines(source: Path) -> list[tuple[int, int]]:
+    """The (first, last) source lines of the paragraphs a translated Markdown
+    page shows in English; [] for a complete translation or a notebook."""
+    source = Path(source)
+    if source.suffix != ".md" or not source.is_file():
+        return []
+    with source.open(encoding="utf-8") as f:
+        found = MD_RECORD.fullmatch(f.readline())
+    return [tuple(map(int, r.split("-"))) for r in found.group(1).split()] if found else []
+
+
 def notice_text(language: str, count: int) -> tuple[str, str]:
     """The notice's sentence for ``count`` cells shown in English, and its
     link's words, in ``language`` (English where there is no wording for it)."""
@@ -426,16 +442,19 @@ class MarkEnglishCells(SphinxTransform):
     default_priority = 500
 
     def apply(self, **kwargs) -> None:
-        cells = set(english_cells(self.env.doc2path(self.env.docname)))
+        source = self.env.doc2path(self.env.docname)
+        cells, lines = set(english_cells(source)), english_lines(source)
         if cells:
-            self._mark(self.document, cells)
+            self._mark(self.document, lambda line: line // CELL_LINES - 1 in cells)
+        elif lines:
+            self._mark(self.document, lambda line: any(a <= line <= b for a, b in lines))
 
-    def _mark(self, parent: nodes.Element, cells: set[int]) -> None:
+    def _mark(self, parent: nodes.Element, english) -> None:
         for node in parent.children:
             if isinstance(node, nodes.section):
-                self._mark(node, cells)
+                self._mark(node, english)
             elif (isinstance(node, nodes.Element) and not isinstance(node, nodes.Invisible)
-                    and node.line and node.line // CELL_LINES - 1 in cells):
+                    and node.line and english(node.line)):
                 node["classes"] += ["translation-english", "language-en"]
 
 
@@ -446,7 +465,8 @@ def translation_notice(app: Sphinx, pagename: str, templatename: str, context: d
     context["translation_notice"] = None
     if doctree is None or pagename not in app.env.found_docs:
         return
-    count = len(english_cells(app.env.doc2path(pagename)))
+    source = app.env.doc2path(pagename)
+    count = len(english_cells(source)) or len(english_lines(source))
     if not count:
         return
     text, link = notice_text(app.config.site_language, count)

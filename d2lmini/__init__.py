@@ -13,7 +13,8 @@ from .checks import (check_image_batch, check_positive_int, check_block_shapes,
                      check_block_input, check_resnet, check_resnet_input,
                      check_resnext_block, check_resnext_input)
 from .guards import guard
-from .board import ProgressBoard
+from .board import ProgressBoard, in_notebook
+from .display import use_svg_display
 from .module import Module, Classifier, Classification, init_cnn
 
 __version__ = "0.1.0"
@@ -41,3 +42,8 @@ from .recipes import random_shift_flip, ResNet18Plus, RECIPES
 from .resnext import ResNeXtBlock
 from .landscape import (random_direction, set_weights, loss_landscape,
                         check_has_weights, check_landscape)
+
+# Plots as SVG with text labels inside Jupyter, as the book shows them
+# (d2lmini/display.py); a script's matplotlib settings are not touched.
+if in_notebook():
+    use_svg_display()

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from .checkpoint import open_temp_file
+from .display import svg_bytes
 from .hyperparameters import HyperParameters
 
 __all__ = ["ProgressBoard", "in_notebook", "run_directory", "BoardWarning"]
@@ -170,10 +171,12 @@ class ProgressBoard(HyperParameters):
             axes.set_ylim(self.ylim)
         axes.set_xlabel(self.xlabel or "")
         axes.set_ylabel(self.ylabel or "")
-        # Above the axes, in one row: inside, "best" still covered a curve
-        # (the loss and accuracy curves of a fit cross the whole plot).
-        axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=max(len(self.data), 1),
-                    frameon=False, fontsize="small", handlelength=1.5, columnspacing=1.0)
+        # Beside the axes, one entry per line: inside, "best" still covered a
+        # curve (the loss and accuracy curves of a fit cross the whole plot),
+        # and a row above them leaves each entry only the width of its English
+        # words, which a translated plot (tools/translate.py) does not keep.
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                    fontsize="small", handlelength=1.5, borderaxespad=0.0)
         self.fig.tight_layout()
 
     def _render(self, force: bool) -> None:
@@ -186,11 +189,9 @@ class ProgressBoard(HyperParameters):
         self._update_lines()
         if in_notebook():
             from IPython import display
-            # Send PNG bytes ourselves: a bare matplotlib Figure only renders
+            # Send the SVG ourselves: a bare matplotlib Figure only renders
             # as an image when pyplot's inline backend happens to be loaded.
-            buf = io.BytesIO()
-            self.fig.savefig(buf, format="png")
-            image = display.Image(data=buf.getvalue(), format="png")
+            image = display.SVG(data=svg_bytes(self.fig))
             if self._handle is None:
                 self._handle = display.display(image, display_id=True)
             else:

@@ -1,7 +1,9 @@
 """ProgressBoard outside Jupyter: averaging, PNG output, display=False."""
+import base64
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -52,8 +54,8 @@ def test_trainer_draws_book_labels(tmp_path):
 
 
 def test_trainer_in_a_jupyter_kernel(tmp_path):
-    """In a kernel the board is displayed inline (PNG) and updated in place,
-    and the summary line is printed; no PNG file is written."""
+    """In a kernel the board is displayed inline (SVG) and updated in place,
+    and the summary line is printed; no picture file is written."""
     import nbformat
     from nbclient import NotebookClient
     code = (
@@ -68,7 +70,9 @@ def test_trainer_in_a_jupyter_kernel(tmp_path):
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = nb.cells[0].outputs
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    svgs = [o["data"]["image/svg+xml"] for o in outputs if "image/svg+xml" in o.get("data", {})]
+    assert len(svgs) == 1 and not any("image/png" in o.get("data", {}) for o in outputs)
+    assert ">val_acc</text>" in svgs[0]  # the legend is text a translation can replace
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "epoch 2/2:" in text
     assert outputs[-1]["data"]["text/plain"] == "2"
@@ -88,18 +92,23 @@ def test_a_board_on_its_own_in_a_jupyter_cell_shows_every_point(tmp_path):
             "    board.draw(x, np.cos(x), 'cos', every_n=10)")
     final = ("import base64, io\n"
              "buf = io.BytesIO()\n"
-             "board.fig.savefig(buf, format='png')\n"
+             "buf.write(d2l.display.svg_bytes(board.fig))\n"
              "print(len(board._lines['sin'].get_xdata()), len(board._lines['cos'].get_xdata()))\n"
              "print(base64.b64encode(buf.getvalue()).decode())")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(loop),
                                          nbformat.v4.new_code_cell(final)])
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
-    images = [o["data"]["image/png"] for o in nb.cells[0].outputs if "image/png" in o.get("data", {})]
+    images = [o["data"]["image/svg+xml"] for o in nb.cells[0].outputs
+              if "image/svg+xml" in o.get("data", {})]
     assert len(images) == 1  # one figure, updated in place
-    counts, png = nb.cells[1].outputs[0]["text"].split("\n")[:2]
+    counts, svg = nb.cells[1].outputs[0]["text"].split("\n")[:2]
     assert counts == "50 10"
-    assert images[0].replace("\n", "") == png  # what is shown is the figure of every point
+    shown = images[0] if isinstance(images[0], str) else "".join(images[0])
+    # IPython tidies the SVG's header; its drawing is that of every point.
+    def drawing(text):
+        return [" ".join(d.split()) for d in re.findall(r"\sd=\"([^\"]*)\"", text)]
+    assert drawing(shown) == drawing(base64.b64decode(svg).decode())
     assert list(tmp_path.iterdir()) == []
 
 
@@ -284,8 +293,9 @@ def test_a_board_warning_gets_its_own_line_under_a_progress_bar(tmp_path, monkey
     assert "epoch 1/1" in out[:line_start] and "epoch" not in out[line_start:at]
 
 
-def test_legend_sits_above_the_curves(tmp_path):
-    # Inside the axes, loc="best" covered the accuracy curve of a long fit.
+def test_legend_sits_beside_the_curves(tmp_path):
+    # Inside the axes, loc="best" covered the accuracy curve of a long fit; in
+    # a row above them, a translated entry ran into the next one.
     board = d2l.ProgressBoard(xlabel="epoch", xlim=[0, 10], save_path=str(tmp_path / "b.png"))
     for x in range(1, 11):
         for label, y in (("train_loss", 2 / x), ("val_loss", 0.3 + 0.5 / x), ("val_acc", 0.9 - 0.3 / x)):
@@ -294,7 +304,40 @@ def test_legend_sits_above_the_curves(tmp_path):
     renderer = FigureCanvasAgg(board.fig).get_renderer()  # as savefig draws it
     legend = board.axes.get_legend().get_window_extent(renderer)
     axes = board.axes.get_window_extent(renderer)
-    assert legend.y0 >= axes.y1 - 1  # on top of the plotting area, not inside it
-    assert board.fig.get_window_extent(renderer).contains(legend.x0, legend.y1 - 1)  # not cut off
+    assert legend.x0 >= axes.x1  # right of the plotting area, not inside it
+    figure = board.fig.get_window_extent(renderer)
+    assert figure.contains(legend.x1 - 1, legend.y0) and figure.contains(legend.x0, legend.y1 - 1)
+    texts = [t.get_window_extent(renderer) for t in board.axes.get_legend().get_texts()]
+    assert all(a.y0 >= b.y1 for a, b in zip(texts, texts[1:]))  # one entry per line
     assert [t.get_text() for t in board.axes.get_legend().get_texts()] == [
         "train_loss", "val_loss", "val_acc"]
+
+
+def test_in_a_kernel_pyplot_figures_are_svg_with_text_labels(tmp_path):
+    """import d2lmini switches the inline backend to SVG whose words are
+    <text> elements (what the translated pages replace); no PNG is sent."""
+    import nbformat
+    from nbclient import NotebookClient
+    code = ("import d2lmini as d2l\n"
+            "import matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots()\n"
+            "ax.plot([0, 1], [1, 0], label='train loss')\n"
+            "ax.set_xlabel('epoch'); ax.legend()\n"
+            "plt.show()")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    data = [o["data"] for o in nb.cells[0].outputs if o.output_type == "display_data"]
+    assert len(data) == 1 and "image/png" not in data[0]
+    svg = data[0]["image/svg+xml"]
+    svg = svg if isinstance(svg, str) else "".join(svg)
+    assert ">epoch</text>" in svg and ">train loss</text>" in svg
+    assert "<dc:date>" not in svg  # the same figure stores the same bytes
+
+
+def test_a_script_keeps_its_matplotlib_settings():
+    code = ("import matplotlib, d2lmini\n"
+            "print(matplotlib.rcParams['svg.fonttype'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "path"  # matplotlib's default: outlines, not text

@@ -85,16 +85,16 @@ LANGUAGES = {
                second=("Deeper networks", "Deeper networks use a bottleneck block of three "
                                           "convolutions."),
                words=[("bottleneck", "02_second.html")], status="page",
-               footer="© The d2lmini authors"),
+               footer="© The d2lmini authors", plot="training loss"),
     "zh": dict(index=ZH_INDEX, first=("函数类", "嵌套的函数类只会变大。残差块把输入加到输出上。"),
                second=("更深的网络", "更深的网络使用瓶颈块（bottleneck）。"),
                words=[("残差", "01_first.html"), ("瓶颈", "02_second.html")], status="页面",
-               footer="© d2lmini 作者"),
+               footer="© d2lmini 作者", plot="训练损失"),
     "tr": dict(index=TR_INDEX, first=("Fonksiyon sınıfları", "İç içe sınıflar yalnızca büyür."),
                second=("Daha derin ağlar", "Daha derin ağlar darboğaz (bottleneck) bloğu "
                                            "kullanır."),
                words=[("bottleneck", "02_second.html")], status="sayfa",
-               footer="© d2lmini yazarları"),
+               footer="© d2lmini yazarları", plot="eğitim kaybı"),
     # The second page says ボトルネック only inside the compound
     # ボトルネックブロック, which TinySegmenter keeps whole: found all the same.
     "ja": dict(index=JA_INDEX, first=("関数クラス", "入れ子の関数クラスは大きくなるだけです。"
@@ -102,11 +102,11 @@ LANGUAGES = {
                second=("より深いネットワーク", "より深いネットワークはボトルネックブロックを"
                                               "使います。"),
                words=[("ボトルネック", "02_second.html")], status="ページ",
-               footer="© d2lmini 著者一同"),
+               footer="© d2lmini 著者一同", plot="訓練損失"),
     "vi": dict(index=VI_INDEX, first=("Các lớp hàm", "Các lớp hàm lồng nhau chỉ lớn dần."),
                second=("Mạng sâu hơn", "Mạng sâu hơn dùng khối nút cổ chai (bottleneck)."),
                words=[("bottleneck", "02_second.html")], status="trang",
-               footer="© Các tác giả d2lmini"),
+               footer="© Các tác giả d2lmini", plot="mất mát huấn luyện"),
 }
 # Exactly 80 characters: the longest code line the chapter's notebooks have.
 LINE_80 = "widths = [64 * 2 ** stage for stage in range(4)]  # channels of the four stages"
@@ -121,7 +121,22 @@ TRAINING_LOG = ("epoch 1/3: train loss 1.014, val loss 0.548, val acc 0.821, 700
                 "first cell, mode: full, recipe: cpu.\n")
 
 
-def first_notebook(figure: str, title: str, words: str) -> nbformat.NotebookNode:
+def plot_svg(label: str) -> str:
+    """A stored plot as the chapter stores them (d2lmini/display.py: SVG whose
+    words are text), with ``label`` on its y axis."""
+    import matplotlib
+    matplotlib.use("agg")
+    from matplotlib.figure import Figure
+    sys.path.insert(0, str(ROOT))
+    from d2lmini.display import svg_bytes
+    fig = Figure(figsize=(8, 3))
+    ax = fig.add_subplot()
+    ax.plot([1, 2, 3], [1.0, 0.5, 0.3])
+    ax.set_ylabel(label)
+    return svg_bytes(fig).decode()
+
+
+def first_notebook(figure: str, title: str, words: str, plot: str) -> nbformat.NotebookNode:
     return new_notebook(metadata=PYTHON, cells=[
         new_markdown_cell(f"# {title}\n\n{words} Following the book {{cite:p}}`zhang2023dive`, "
                           "a residual block computes "
@@ -144,6 +159,9 @@ def first_notebook(figure: str, title: str, words: str) -> nbformat.NotebookNode
                       outputs=[new_output("stream", name="stdout", text="[64, 128, 256, 512]\n")]),
         new_code_cell("trainer.fit(model, data)", execution_count=6,
                       outputs=[new_output("stream", name="stdout", text=TRAINING_LOG)]),
+        new_code_cell("plt.show()", execution_count=7, outputs=[new_output(
+            "display_data", data={"image/svg+xml": plot_svg(plot),
+                                  "text/plain": "<Figure size 800x300 with 1 Axes>"})]),
     ])
 
 
@@ -177,7 +195,8 @@ def make_chapter(root: Path, languages=("zh", "tr", "ja", "vi")) -> Path:
             (folder / "index.md").write_text(lang["index"], encoding="utf-8")
         # Written second page first: the book's order comes from the names.
         nbformat.write(second_notebook(*lang["second"]), folder / "02_second.ipynb")
-        nbformat.write(first_notebook(figure, *lang["first"]), folder / "01_first.ipynb")
+        nbformat.write(first_notebook(figure, *lang["first"], lang["plot"]),
+                       folder / "01_first.ipynb")
     return nbs
 
 
@@ -420,6 +439,20 @@ def test_export_directives_and_hidden_cells_stay_off_the_page(site):
     assert "import" in page and "math" in page  # the cell itself is shown
     assert "default_exp" not in page
     assert "attached checks" not in page and "GUARDED" not in page
+
+
+def test_each_language_shows_its_own_words_in_stored_plots(site):
+    """A stored plot is an image file whose words are text: each page shows
+    the plot of its own notebook, with its language's label."""
+    for code, lang in LANGUAGES.items():
+        page = (_folder(site, code) / "01_first.html").read_text(encoding="utf-8")
+        images = [src for src in re.findall(r'<img[^>]*src="([^"]+\.svg)"', page)
+                  if "box.svg" not in src]
+        assert len(images) == 1, (code, images)
+        svg = (_folder(site, code) / images[0]).read_text(encoding="utf-8")
+        assert f">{lang['plot']}</text>" in svg, code
+        if code != "en":
+            assert ">training loss</text>" not in svg, code
 
 
 def test_prints_of_one_cell_show_as_one_output_block(site):
@@ -691,6 +724,17 @@ def test_committed_site_marks_exactly_the_cells_shown_in_english():
             committed = ROOT / page
             cells = nbformat.read(str(committed), as_version=4).cells if committed.exists() else []
             shown[page] = [cells[i].id for i in sitetools.english_cells(committed)]
+        for source in sorted((ROOT / "notebooks").glob("*.md")):  # title page, reference
+            path = ROOT / "translations" / lang / "LC_MESSAGES" / f"{source.stem}.po"
+            po = translate.read_catalog(path, ROOT) if path.exists() else polib.POFile()
+            entries = {(e.msgctxt, e.msgid): e for e in po if not e.obsolete}
+            page = f"notebooks/{lang}/{source.name}"
+            expected[page] = [ctxt for ctxt, text, _ in translate._md_units(source)
+                              if translate.shown_in_english(entries.get((ctxt, text)))]
+            shown[page] = [f"paragraph at lines {a}-{b}"
+                           for a, b in sitetools.english_lines(ROOT / page)]
+            if len(shown[page]) == len(expected[page]):
+                shown[page] = expected[page]  # the lines are checked in test_translations
     stale = {page: len(ids) for page, ids in expected.items() if ids}
     wrong = sorted(page for page in expected if shown[page] != expected[page])
     assert not wrong, (f"the site would tell readers the wrong cells are in English on {wrong} "
@@ -747,7 +791,11 @@ def test_browser_wide_output_boxes_take_keyboard_focus(site, browser_page):
 
 # ---------------------------------------------------- the library reference
 
-REFERENCE = "api"  # notebooks/api.md: d2lmini's public API, the same English page in every language
+# notebooks/api.md: d2lmini's public API. Its prose (title, headings, intros) is
+# Markdown that tools/translate.py translates into notebooks/LANG/api.md; the
+# docstrings (autodoc, in eval-rst blocks) and the examples (pycon blocks) are
+# fenced blocks, the same English in every language.
+REFERENCE = "api"
 REFERENCE_TOCTREE = re.compile(r"\n*```\{toctree\}\n[^`]*?\n" + REFERENCE + r"\n```\n")
 
 
@@ -755,6 +803,17 @@ def without_reference(index: str) -> str:
     """A title page's text without the toctree that lists the library reference."""
     assert REFERENCE_TOCTREE.search(index), "the title page lists the library reference"
     return REFERENCE_TOCTREE.sub("\n", index)
+
+
+def reference_headings(code: str) -> list[str]:
+    """The title and group headings of the library reference as the committed
+    page of a language writes them (``notebooks/[LANG/]api.md``), code spans
+    as plain text."""
+    folder = ROOT / "notebooks" if code == "en" else ROOT / "notebooks" / code
+    text = (folder / f"{REFERENCE}.md").read_text(encoding="utf-8")
+    prose = re.sub(r"^```.*?^```$", "", text, flags=re.M | re.S)  # fences hold no heading
+    return [" ".join(h.replace("`", "").split())
+            for h in re.findall(r"^#{1,2} (.+)$", prose, re.M)]
 
 
 def make_reference_chapter(root: Path) -> Path:
@@ -806,12 +865,21 @@ def test_library_reference_renders_the_docstrings_and_examples(reference_site):
         assert "class d2lmini.Trainer(max_epochs, num_gpus=0, gradient_clip_val=0" in text, code
         assert said in text, code  # the docstring itself
         assert ">>> history = trainer.fit(model, data)" in text, code  # a worked example
-        assert "translation-notice" not in page, code  # nothing on it awaits a translator
+        headings = reference_headings(code)
+        assert len(headings) >= 6, (code, headings)  # a title and the groups: Markdown prose
+        for heading in headings:  # in the page's own language where it is translated
+            assert heading in text, (code, heading)
+        # A Markdown page gets no notice (sitetools.english_cells reads notebooks only).
+        assert "translation-notice" not in page, code
 
 
 def test_library_reference_is_reachable_from_every_title_page(reference_site):
-    link = f'<a class="reference internal" href="{REFERENCE}.html">Library reference</a>'
+    import html
+
     for code in LANGUAGES:
+        # The link reads as the page's title in that language ("Library reference").
+        title = html.escape(reference_headings(code)[0], quote=False)
+        link = f'<a class="reference internal" href="{REFERENCE}.html">{title}</a>'
         folder = _folder(reference_site, code)
         index = (folder / "index.html").read_text(encoding="utf-8")
         assert link in index[index.index("<article"):], code  # the title page's own list

@@ -237,6 +237,7 @@ def test_spans_catch_a_changed_formula():
 
 LANGS = tr.languages(ROOT)
 PAIRS = [(lang, p.name) for lang in LANGS for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+NAMES = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
 
 
 def test_templates_catalogs_and_notebooks_are_complete_and_current():
@@ -250,10 +251,19 @@ def test_translated_notebook_keeps_code_and_spans(lang, name):
     english = nbformat.read(str(ROOT / "notebooks" / name), as_version=4)
     translated = nbformat.read(str(ROOT / "notebooks" / lang / name), as_version=4)
     assert [c.id for c in translated.cells] == [c.id for c in english.cells]
+    # A label may stay English where the language's own prose uses the word
+    # as it is (Vietnamese writes "epoch"): the plot and the text agree.
+    prose = re.sub(r"`[^`]*`|\$[^$]*\$", " ", " ".join(
+        c.source for c in translated.cells if c.cell_type == "markdown"))
     for en, tl in zip(english.cells, translated.cells):
         assert tl.cell_type == en.cell_type
         if en.cell_type == "code":
-            assert tl.source == en.source and tl.outputs == en.outputs
+            assert tl.source == en.source
+            assert without_plot_words(tl.outputs) == without_plot_words(en.outputs)
+            for label in plot_words(tl.outputs):
+                kept = re.search(rf"(?<!\w){re.escape(label)}(?!\w)", prose)
+                assert label not in english_labels(en) or is_a_name(label) or kept, (
+                    f"cell {en.id} shows the English plot label {label!r}")
             continue
         if not en.source.strip():
             continue
@@ -264,11 +274,89 @@ def test_translated_notebook_keeps_code_and_spans(lang, name):
         assert missing_numbers(en.source, tl.source, lang) == [], f"cell {en.id}"
 
 
+def plot_words(outputs) -> list[str]:
+    return [tr._label(m.group(2)) for out in outputs
+            if tr.SVG in out.get("data", {})
+            for m in tr.SVG_TEXT.finditer(out["data"][tr.SVG]) if tr._label(m.group(2))]
+
+
+def without_plot_words(outputs):
+    """The outputs with every word of their plots blanked and the size of the
+    drawing left out: what a translation must keep exactly (the drawing, the
+    numbers, every other output)."""
+    import copy
+    outputs = copy.deepcopy(outputs)
+    for out in outputs:
+        if tr.SVG in out.get("data", {}):
+            svg = tr.SVG_TEXT.sub(lambda m: m.group(0) if tr._label(m.group(2)) is None
+                                  else m.group(1) + m.group(3), out["data"][tr.SVG])
+            # (a longer translation may widen the drawing: its <svg> tag)
+            out["data"][tr.SVG] = re.sub(r"<svg\b[^>]*>", "<svg>", svg, count=1)
+    return outputs
+
+
+def english_labels(cell) -> set[str]:
+    return set(plot_words(cell.outputs))
+
+
+def is_a_name(label: str) -> bool:
+    """A label that is a name in every language: a model as the code calls it
+    (plain-56, ResNet18), one word with a digit or an inner capital."""
+    return " " not in label and bool(re.search(r"\d|\w[A-Z]", label))
+
+
+def test_the_chapter_has_plots_whose_words_are_translated():
+    """The stored plots are SVG with text labels, so each language shows its
+    own words; the English plots are the source of the catalog entries."""
+    labels = {name: [label for _, label in tr._plot_labels(
+        nbformat.read(str(ROOT / "notebooks" / name), as_version=4))] for name in NAMES}
+    assert sum(map(len, labels.values())) > 50, labels
+    assert "epoch" in labels["05_training.ipynb"]
+    pngs = [name for name in NAMES for cell in nbformat.read(
+        str(ROOT / "notebooks" / name), as_version=4).cells
+        for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+    assert pngs == []  # a PNG's words could not be translated
+
+
 @pytest.mark.parametrize("lang", LANGS)
-def test_translated_title_page_keeps_every_number(lang):
-    english = (ROOT / "notebooks" / "index.md").read_text(encoding="utf-8")
-    translated = (ROOT / "notebooks" / lang / "index.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("page", ["index.md", "api.md"])
+def test_translated_markdown_page_keeps_every_number(lang, page):
+    english = (ROOT / "notebooks" / page).read_text(encoding="utf-8")
+    translated = (ROOT / "notebooks" / lang / page).read_text(encoding="utf-8")
     assert missing_numbers(english, translated, lang) == []
+
+
+# -- the library reference: its prose is translated, its docstrings and examples not --
+
+REFERENCE = ROOT / "notebooks" / "api.md"
+FENCE = re.compile(r"^```.*?^```$", re.M | re.S)
+
+
+def test_library_reference_gives_translators_its_prose_only():
+    """notebooks/api.md is Markdown: its title, each group's heading and intro
+    and the sentence before each example are translation units; the autodoc
+    directives (eval-rst blocks, the docstrings stay English) and the doctest
+    examples (pycon blocks) are fenced, copied unchanged into every language."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    units = [e.msgid for e in tr.extract(REFERENCE)]
+    headings = re.findall(r"^#{1,2} .+$", FENCE.sub("", text), re.M)
+    assert headings[0] == "# Library reference" and len(headings) >= 6, headings
+    assert [u for u in units if u.startswith("#")] == headings
+    for heading in headings:  # the page's intro, each group's intro: prose to translate
+        intro = units[units.index(heading) + 1]
+        assert not intro.startswith("#") and len(intro.split()) >= 10, heading
+    assert any("docstrings" in u and "English" in u for u in units)  # the intro says so
+    for unit in units:
+        for markup in (">>>", ".. auto", ".. py:", "currentmodule", "```"):
+            assert markup not in unit, (markup, unit)
+    # A complete translation changes every unit and nothing in a fence.
+    po = tr._new_catalog("xx")
+    for entry in tr.extract(REFERENCE):
+        entry.msgstr = entry.msgid + " XX"
+        po.append(entry)
+    translated = tr.build_document(REFERENCE, po)
+    assert FENCE.findall(translated) == FENCE.findall(text) and len(FENCE.findall(text)) >= 10
+    assert translated.count(" XX\n") == len(units)
 
 
 # -- cells shown in English: the notebook's metadata and the page's notice ------------
@@ -352,7 +440,22 @@ def test_a_page_with_cells_in_english_says_so_on_the_site(tmp_path):
     english.cells[1].source = "A block adds its input to its output, as He et al. proposed."
     english.cells.append(new_markdown_cell("A closing remark, not yet translated."))
     nbformat.write(english, str(path))
+    # An extra Markdown page (as the library reference is) with a paragraph
+    # that changed after it was translated.
+    extra = tmp_path / "notebooks" / "02_notes.md"
+    extra.write_text("# Notes\n\nFirst words.\n\n```python\nx = 1\n```\n\nLast words.\n",
+                     encoding="utf-8")
     assert tr.main(["--root", str(tmp_path)]) == 0
+    po = polib.pofile(str(tmp_path / "translations/zh/LC_MESSAGES/02_notes.po"))
+    for e in po:
+        e.msgstr = {"# Notes": "# 笔记", "First words.": "开头。"}.get(e.msgid, "结尾。")
+    po.save()
+    extra.write_text(extra.read_text(encoding="utf-8").replace("Last words.", "Last words, revised."),
+                     encoding="utf-8")
+    assert tr.main(["--root", str(tmp_path)]) == 0
+    written = (tmp_path / "notebooks" / "zh" / "02_notes.md").read_text(encoding="utf-8")
+    assert written.startswith("% translation shown_in_english: 11-11\n\n# 笔记")
+    assert written.splitlines()[10] == "Last words, revised."  # line 11 of the page
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "run_notebooks.py"),
                            "--no-execute", "--notebooks", str(tmp_path / "notebooks"),
                            "--out", str(tmp_path / "build")],
@@ -371,6 +474,11 @@ def test_a_page_with_cells_in_english_says_so_on_the_site(tmp_path):
         "A block adds its input to its output, as He et al. proposed.",
         "A closing remark, not yet translated."]
     assert "形状不变。" in page and "残差网络" in page  # the current translations, unmarked
+    notes = (html / "zh" / "02_notes.html").read_text(encoding="utf-8")
+    assert "本页有 1 段尚未根据英文原文更新，暂以英文显示。" in notes
+    assert re.findall(r'<(\w+) class="translation-english" lang="en">(.*?)</\1>', notes, re.S) \
+        == [("p", "Last words, revised.")]
+    assert "% translation" not in notes and "开头。" in notes
     # The English page and the title page (all current) show nothing.
     for other in (html / "01_intro.html", html / "zh" / "index.html"):
         text = other.read_text(encoding="utf-8")
@@ -430,3 +538,161 @@ def test_a_linked_catalog_is_neither_read_nor_written(tmp_path):
     with pytest.raises(tr.CatalogError, match="link"):
         tr.write_file(path, "changed", tmp_path / "project")
     assert outside.read_text(encoding="utf-8") == CATALOG.format(lang="zh")
+
+
+# -- the words of stored plots ------------------------------------------------------
+
+def _svg(*labels: str) -> str:
+    """A matplotlib-style SVG (text as text) with these labels, a tick and math."""
+    import html
+    texts = "".join(f'<text style="font-size: 10px" x="{i}" y="5">{html.escape(t)}</text>'
+                    for i, t in enumerate(labels))
+    return ('<svg xmlns="http://www.w3.org/2000/svg">'
+            '<path d="M 0 0 L 9 9"/><text x="1" y="1">0.25</text>'
+            '<text><tspan x="0" y="0">α</tspan></text>' + texts + "</svg>")
+
+
+@pytest.fixture
+def plotted(tmp_path: Path) -> Path:
+    (tmp_path / "notebooks").mkdir()
+    nb = new_notebook()
+    plot = new_code_cell("plot()", execution_count=1)
+    plot.outputs = [new_output("display_data", data={
+        "image/svg+xml": _svg("epoch", "train loss", "plain-56", "epoch", "a & <b>"),
+        "text/plain": "<Figure size 500x300 with 1 Axes>"})]
+    nb.cells = [new_markdown_cell("# Curves"), plot]
+    nbformat.write(nb, str(tmp_path / "notebooks" / "01_intro.ipynb"))
+    assert tr.main(["--root", str(tmp_path), "--add-language", "xx"]) == 0
+    return tmp_path
+
+
+def _translate_labels(project: Path, **words: str) -> None:
+    po = _catalog(project)
+    for e in po:
+        e.msgstr = words.get(e.msgid, "XX " + e.msgid)
+    po.save()
+    assert tr.main(["--root", str(project)]) == 0
+
+
+def test_plot_labels_are_entries_once_each_numbers_and_math_are_not(plotted):
+    pot = polib.pofile(str(plotted / "translations/templates/01_intro.pot"))
+    labels = [e.msgid for e in pot if e.msgctxt == tr.PLOT_LABEL]
+    assert labels == ["epoch", "train loss", "plain-56", "a & <b>"]  # unescaped, no 0.25, no α
+    assert [e.occurrences for e in pot if e.msgid == "epoch"] == [[("notebooks/01_intro.ipynb", "1")]]
+
+
+def test_translated_plot_shows_translated_words_and_keeps_the_drawing(plotted):
+    _translate_labels(plotted, **{"epoch": "époque", "a & <b>": "x & <y>"})
+    svg = _read(plotted).cells[1].outputs[0]["data"]["image/svg+xml"]
+    assert svg.count(">époque</text>") == 2 and ">XX train loss</text>" in svg
+    assert ">x &amp; &lt;y&gt;</text>" in svg  # written escaped
+    assert '<path d="M 0 0 L 9 9"/>' in svg and ">0.25</text>" in svg and ">α</tspan>" in svg
+    assert "translation" not in _read(plotted).metadata
+
+
+def test_an_untranslated_label_keeps_the_english_and_the_page_says_so(plotted, capsys):
+    po = _catalog(plotted)
+    for e in po:
+        e.msgstr = "" if e.msgid == "train loss" else "XX " + e.msgid
+    po.save()
+    tr.main(["--root", str(plotted)])
+    nb = _read(plotted)
+    svg = nb.cells[1].outputs[0]["data"]["image/svg+xml"]
+    assert ">train loss</text>" in svg and ">XX epoch</text>" in svg
+    assert nb.metadata["translation"] == {"shown_in_english": [
+        {"cell": nb.cells[1].id, "reason": "untranslated"}]}
+    assert tr.main(["--root", str(plotted), "--check"]) == 1
+    assert "plot label 'train loss' is not translated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("<script>alert(1)</script>", "markup"),
+    ("plain-\u202e65", "direction-changing"),
+    ("plain", "drops '56'"),
+    ("line\nbreak-56", "line break"),
+    ("x" * 100 + "56", "too long"),
+    ("plain\uffff56", "unassigned"),
+    ("\u3164\u3164\u3164-56", "invisible"),
+    ("pla\u0301\u0301\u0301\u0301in-56", "combining"),
+    ("\u2031" * 30 + "56", "too wide"),
+])
+def test_a_hostile_plot_label_is_refused_and_nothing_is_written(plotted, bad, why, capsys):
+    po = _catalog(plotted)
+    for e in po:
+        e.msgstr = bad if e.msgid == "plain-56" else "XX " + e.msgid
+    po.save()
+    before = (plotted / "notebooks/xx/01_intro.ipynb").read_text()
+    assert tr.main(["--root", str(plotted)]) == 1
+    assert why in capsys.readouterr().err
+    assert (plotted / "notebooks/xx/01_intro.ipynb").read_text() == before
+
+
+def test_a_new_label_arrives_untranslated_not_with_another_labels_words(plotted):
+    _translate_labels(plotted)
+    nb = nbformat.read(str(plotted / "notebooks/01_intro.ipynb"), as_version=4)
+    nb.cells[1].outputs[0]["data"]["image/svg+xml"] = _svg("epoch", "val loss")
+    nbformat.write(nb, str(plotted / "notebooks/01_intro.ipynb"))
+    tr.main(["--root", str(plotted)])
+    po = _catalog(plotted)
+    new = [e for e in po if e.msgid == "val loss"]
+    assert len(new) == 1 and new[0].msgstr == "" and "fuzzy" not in new[0].flags
+    assert [e.msgstr for e in po if e.msgid == "epoch"] == ["XX epoch"]
+
+
+def test_merge_keeps_a_renumbered_paragraph_and_drops_an_unrelated_one():
+    """A translation follows its English text to a new context; a context whose
+    text was rewritten keeps its old translation (fuzzy) only when the new
+    text is a revision of the old, never another paragraph's words."""
+    po = tr._new_catalog("xx")
+    for ctxt, en, xx in [("paragraph-0", "One small step.", "XX one"),
+                         ("paragraph-1", "Residual blocks add their input.", "XX two"),
+                         ("paragraph-2", "A completely different sentence.", "XX three"),
+                         ("paragraph-3", "The stem has 64 channels.", "XX four")]:
+        po.append(polib.POEntry(msgctxt=ctxt, msgid=en, msgstr=xx))
+    pot = tr._new_catalog()
+    for ctxt, en in [("paragraph-0", "A new first paragraph about nothing alike."),
+                     ("paragraph-1", "One small step."),
+                     ("paragraph-2", "Residual blocks add their inputs."),
+                     ("paragraph-3", "The stem has 32 channels.")]:
+        pot.append(polib.POEntry(msgctxt=ctxt, msgid=en, msgstr=""))
+    merged = {e.msgctxt: e for e in tr.merge(po, pot) if not e.obsolete}
+    assert merged["paragraph-0"].msgstr == ""                      # unrelated: afresh
+    assert (merged["paragraph-1"].msgstr, merged["paragraph-1"].flags) == ("XX one", [])
+    assert merged["paragraph-2"].msgstr == ""  # not paragraph-2's old words
+    assert (merged["paragraph-3"].msgstr, merged["paragraph-3"].flags) == ("XX four", ["fuzzy"])
+    assert merged["paragraph-3"].previous_msgid == "The stem has 64 channels."
+
+
+def test_a_longer_label_beside_the_axes_widens_the_drawing_instead_of_being_cut():
+    """A legend beside the axes (the training board's) grows to the right: the
+    SVG is widened to hold the translation; a shorter one changes nothing."""
+    import matplotlib
+    matplotlib.use("agg")
+    sys.path.insert(0, str(ROOT))
+    import d2lmini as d2l
+    board = d2l.ProgressBoard("epoch", display=False)
+    for x in range(5):
+        board.draw(x, 1 / (x + 1), "val_acc")
+    board._update_lines()
+    svg = d2l.display.svg_bytes(board.fig).decode()
+    width = lambda s: float(re.search(r'viewBox="0 0 ([0-9.]+) ', s).group(1))
+    short, _ = tr.translate_svg(svg, {"val_acc": "准确率", "epoch": "轮"})
+    assert width(short) == width(svg)
+    long, missing = tr.translate_svg(svg, {"val_acc": "doğrulama doğruluğu", "epoch": "dönem"})
+    assert missing == [] and ">doğrulama doğruluğu</text>" in long
+    x = float(re.search(r'text-anchor: start" x="([0-9.]+)"[^>]*>doğrulama', long).group(1))
+    assert width(long) >= x + tr.text_width("doğrulama doğruluğu", 8.33) > width(svg)
+    points = lambda s: float(re.search(r'<svg[^>]*\bwidth="([0-9.]+)pt"', s).group(1))
+    assert points(long) / width(long) == pytest.approx(points(svg) / width(svg))  # same scale
+
+
+def test_a_carriage_return_in_a_translation_is_refused(project, capsys):
+    """A CR reads as a line break to Sphinx but not to the line count of the
+    Markdown record: it would move the marking of a stale paragraph."""
+    po = _catalog(project)
+    po[0].msgstr = "# Redes residuales" + "\r" * 6
+    po.save()
+    before = (project / "notebooks/xx/01_intro.ipynb").read_text()
+    assert tr.main(["--root", str(project)]) == 1
+    assert "U+000D" in capsys.readouterr().err
+    assert (project / "notebooks/xx/01_intro.ipynb").read_text() == before

@@ -121,3 +121,77 @@ def markup_changes(english: str, translated: str) -> List[str]:
         return [f"adds {_show(item)}" for item in sorted((tl - en).elements())]
     return ([f"adds {_show(item)}" for item in sorted((tl - en).elements())]
             + [f"drops {_show(item)}" for item in sorted((en - tl).elements())])
+
+
+# -- words in a stored plot ----------------------------------------------------
+
+# A plot label is one line of plain text inside an SVG <text> element
+# (d2lmini/display.py): no markup, no control characters.
+LABEL_FORBIDDEN = re.compile(r"[<>&\x00-\x1f\x7f]")
+# A translated label may be this many times as long as the English, plus 40,
+# and this many times as wide (estimated at 10 px), plus 60 px.
+MAX_LABEL_FACTOR = 4
+MAX_WIDTH_FACTOR = 3
+# Characters that draw nothing although they are not spaces (Hangul fillers,
+# the blank Braille cell): a label of them would look empty.
+BLANK_LOOKING = set("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def text_width(text: str, size: float) -> float:
+    """About how wide ``text`` is at font size ``size``: matplotlib's own font
+    (DejaVu Sans) measures the narrow characters, a wide East Asian one takes
+    1 em (a CJK font's width), plus 5 % for a browser's other sans-serif."""
+    import unicodedata
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    narrow = "".join(c for c in text if unicodedata.east_asian_width(c) not in "WF")
+    wide = len(text) - len(narrow)
+    width = TextToPath().get_text_width_height_descent(
+        narrow, FontProperties(family="DejaVu Sans", size=size), ismath=False)[0] if narrow else 0
+    return 1.05 * (width + wide * size)
+
+
+def label_problems(english: str, translated: str) -> List[str]:
+    """Why ``translated`` may not stand for the plot label ``english`` (empty: it may)."""
+    import unicodedata
+
+    found = []
+    # (Written escaped, < > & could do no harm; a label that has none in
+    # English has no reason to gain any.)
+    bad = sorted(set(LABEL_FORBIDDEN.findall(translated)) - set(english) | set(
+        c for c in LABEL_FORBIDDEN.findall(translated) if ord(c) < 32 or c == "\x7f"))
+    if bad:
+        found.append(f"has markup, a line break or control characters "
+                     f"({' '.join(map(repr, bad))})")
+    if not translated.strip() or set(translated) <= BLANK_LOOKING | {" "}:
+        found.append("is blank")
+    # Bidi overrides and zero-width characters render out of order or
+    # invisibly: they could make "56" read "65" in a legend; unassigned code
+    # points, controls and U+FFFE/U+FFFF are not even valid in an SVG.
+    hidden = sorted({f"U+{ord(c):04X}" for c in translated
+                     if unicodedata.category(c) in ("Cf", "Zl", "Zp", "Co", "Cs", "Cn", "Cc")
+                     or c in BLANK_LOOKING})
+    if hidden:
+        found.append(f"has invisible, unassigned or direction-changing characters "
+                     f"({' '.join(hidden)})")
+    if re.search(r"(?:[\u0300-\u036f\u1ab0-\u1aff\u20d0-\u20ff]{4,})", translated):
+        found.append("stacks more than three combining marks on one letter")
+    lost = Counter(re.findall(r"\d+", english)) - Counter(re.findall(r"\d+", translated))
+    if lost:
+        found.append(f"drops {', '.join(repr(k) for k in sorted(lost.elements()))} of the English")
+    if len(translated) > MAX_LABEL_FACTOR * len(english) + 40:
+        found.append(f"is {len(translated)} characters long, too long for a label of "
+                     f"{len(english)} in English")
+    elif text_width(translated, 10) > MAX_WIDTH_FACTOR * text_width(english, 10) + 60:
+        found.append(f"is about {text_width(translated, 10):.0f} px wide at 10 px, too wide "
+                     f"for a label of {text_width(english, 10):.0f} px in English")
+    return found
+
+
+def control_characters(translated: str) -> List[str]:
+    """The control characters of a prose translation other than the line
+    break and the tab (a carriage return would move every later line)."""
+    return sorted({f"U+{ord(c):04X}" for c in translated
+                   if (ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) < 0xa0
+                   or c in "\ufffe\uffff"})

@@ -14,13 +14,17 @@ this tool
    an unchanged cell keeps its translation, a changed cell keeps its old
    translation marked fuzzy (with the previous English text beside it), a new
    cell arrives untranslated, and a deleted cell's entry becomes obsolete;
+   The words of a notebook's stored plots (SVG outputs whose labels are
+   text, d2lmini/display.py) are entries too, context ``plot label``, one per
+   label and notebook;
 3. writes ``notebooks/LANG/NAME.ipynb`` (and ``notebooks/LANG/index.md``):
    the English notebook with each
    markdown cell replaced by its translation and relative links re-pointed
    one folder up (a figure ``img/NAME.svg`` to the language's own
    ``img/LANG/NAME.svg`` where tools/make_figures.py drew one; the catalogs
    keep the English target); code cells, outputs and cell ids are copied
-   unchanged.
+   unchanged, except the words of the plots, which are replaced by their
+   translations.
 
 ``--check`` writes nothing and lists every problem: a template or a
 translated notebook that differs from what the tool would write, a catalog
@@ -56,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import html
 import os
 import re
 import sys
@@ -67,7 +72,8 @@ import polib
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))  # also when this file is loaded by path (the tests)
-from catalog_safety import markup_changes  # noqa: E402
+from catalog_safety import (control_characters, label_problems,  # noqa: E402
+                            markup_changes, text_width)
 from translation_memory import problems as memory_conflicts  # noqa: E402
 
 # Markdown links and images, ![alt](target) / [text](target), and HTML src/href.
@@ -98,15 +104,104 @@ def _md_blocks(text: str) -> List[str]:
     return blocks
 
 
+def _md_units(path: Path) -> List[tuple]:
+    """(context, paragraph, block index) for a Markdown page's prose; the
+    paragraphs are numbered among themselves, so adding an example or a
+    directive block (copied, never translated) renumbers nothing."""
+    blocks = _md_blocks(path.read_text(encoding="utf-8"))
+    prose = [(i, block) for i, block in enumerate(blocks) if not block.startswith("```")]
+    return [(f"paragraph-{n}", block, i) for n, (i, block) in enumerate(prose)]
+
+
 def _units(path: Path) -> List[tuple]:
     """(context, English text, index) for every piece a translator translates."""
     if path.suffix == ".md":
-        return [(f"paragraph-{i}", block, i)
-                for i, block in enumerate(_md_blocks(path.read_text(encoding="utf-8")))
-                if not block.startswith("```")]
+        return [(context, block, i) for context, block, i in _md_units(path)]
     nb = nbformat.read(str(path), as_version=4)
-    return [(cell.id, cell.source, i) for i, cell in enumerate(nb.cells)
-            if cell.cell_type == "markdown" and cell.source.strip()]
+    units = [(cell.id, cell.source, i) for i, cell in enumerate(nb.cells)
+             if cell.cell_type == "markdown" and cell.source.strip()]
+    seen = set()
+    for i, label in _plot_labels(nb):
+        if label not in seen:  # one entry per label and notebook
+            seen.add(label)
+            units.append((PLOT_LABEL, label, i))
+    return units
+
+
+# The words of the stored plots. d2lmini shows a figure in Jupyter as SVG whose
+# labels are text (d2lmini/display.py): matplotlib writes each title, axis
+# label, legend entry and tick as <text ...>WORDS</text>, escaped; math and
+# scientific ticks come as <tspan>s, and ticks have no letters: neither is a
+# unit. Every label of a notebook is one catalog entry of this context.
+PLOT_LABEL = "plot label"
+SVG = "image/svg+xml"
+SVG_TEXT = re.compile(r"(<text\b[^>]*>)([^<]*)(</text>)")
+
+
+def _svg_outputs(cell) -> List[dict]:
+    return [out for out in cell.get("outputs", [])
+            if isinstance(out.get("data"), dict) and SVG in out["data"]]
+
+
+def _label(escaped: str) -> Optional[str]:
+    """The plot label an SVG <text> holds, or None for a number or a blank."""
+    label = html.unescape(escaped).strip()
+    return label if any(c.isalpha() for c in label) else None
+
+
+def _plot_labels(nb) -> List[tuple]:
+    """(cell index, label) for every word-bearing <text> of the SVG outputs."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in _svg_outputs(cell):
+            for match in SVG_TEXT.finditer(out["data"][SVG]):
+                label = _label(match.group(2))
+                if label:
+                    found.append((i, label))
+    return found
+
+
+SVG_SIZE = re.compile(r'<svg\b[^>]*?\bwidth="([0-9.]+)pt"[^>]*?\bviewBox="0 0 ([0-9.]+) ([0-9.]+)"')
+UNROTATED_START = re.compile(r'font-size: ([0-9.]+)px;[^"]*text-anchor: start" x="([-0-9.]+)" '
+                             r'y="[-0-9.]+" transform="rotate\(-0 ')
+
+
+def translate_svg(svg: str, labels: Dict[str, str]) -> tuple:
+    """``svg`` with each label found in ``labels`` replaced (XML-escaped), and
+    the labels it left in English. A translation longer than the English may
+    run past the right edge (a legend beside the axes): the drawing is then
+    widened to hold it, never cut."""
+    missing: List[str] = []
+    right = 0.0
+
+    def fix(match: re.Match) -> str:
+        nonlocal right
+        label = _label(match.group(2))
+        if label is None:
+            return match.group(0)
+        if label not in labels:
+            missing.append(label)
+            return match.group(0)
+        start = UNROTATED_START.search(match.group(1))
+        if start:  # text that grows to the right only
+            size, x = float(start.group(1)), float(start.group(2))
+            right = max(right, x + text_width(labels[label], size))
+        escaped = html.escape(labels[label], quote=False)
+        return match.group(1) + escaped + match.group(3)
+    svg = SVG_TEXT.sub(fix, svg)
+    size = SVG_SIZE.search(svg)
+    if size and right > float(size.group(2)):
+        width, view = float(size.group(1)), float(size.group(2))
+        # A little margin; never more than half as wide again (a label is
+        # checked against 3 times the English width, this bounds the rest).
+        grown = round(min(right + 4, 1.5 * view), 2)
+        svg = (svg[:size.start()] + size.group(0)
+               .replace(f'width="{size.group(1)}pt"', f'width="{width * grown / view:g}pt"')
+               .replace(f'viewBox="0 0 {size.group(2)} ', f'viewBox="0 0 {grown:g} ')
+               + svg[size.end():])
+    return svg, missing
 
 
 def languages(root: Path = ROOT) -> List[str]:
@@ -144,10 +239,25 @@ def extract(path: Path, root: Path = ROOT) -> polib.POFile:
 # -- merging --------------------------------------------------------------
 
 
+def _similar(old: str, new: str) -> bool:
+    """Whether ``new`` reads as a revision of ``old`` (half its text or more in
+    common, as difflib counts it), so that the old translation helps."""
+    import difflib
+    if max(len(old), len(new)) > 20000:  # no cell is this long: no revision
+        return False
+    matcher = difflib.SequenceMatcher(None, old, new)
+    return (matcher.real_quick_ratio() >= 0.5 and matcher.quick_ratio() >= 0.5
+            and matcher.ratio() >= 0.5)
+
+
 def merge(po: polib.POFile, pot: polib.POFile, prune: bool = False) -> polib.POFile:
     """``po`` brought up to ``pot``, as ``msgmerge --previous`` would."""
     by_key = {(e.msgctxt, e.msgid): e for e in po if not e.obsolete}
-    by_ctxt = {e.msgctxt: e for e in po if not e.obsolete}
+    # A cell is known by its id even when its text changed; plot labels share
+    # one context, so a label is known only by its words.
+    by_ctxt = {e.msgctxt: e for e in po if not e.obsolete and e.msgctxt != PLOT_LABEL}
+    by_text = {e.msgid: e for e in po if not e.obsolete and e.msgctxt != PLOT_LABEL
+               and e.msgstr and "fuzzy" not in e.flags}
     out = _new_catalog(po.metadata.get("Language"))
     out.metadata.update(po.metadata)
     used = set()
@@ -155,7 +265,13 @@ def merge(po: polib.POFile, pot: polib.POFile, prune: bool = False) -> polib.POF
         entry = polib.POEntry(msgctxt=ref.msgctxt, msgid=ref.msgid, msgstr="",
                               occurrences=list(ref.occurrences))
         same = by_key.get((ref.msgctxt, ref.msgid))
-        moved = by_ctxt.get(ref.msgctxt)
+        if same is None and ref.msgctxt != PLOT_LABEL:
+            # The same English under another context (a paragraph renumbered,
+            # a cell given a new id): its translation still holds.
+            same = by_text.get(ref.msgid)
+        moved = by_ctxt.get(ref.msgctxt) if same is None else None
+        if moved is not None and not _similar(moved.msgid, ref.msgid):
+            moved = None  # another text altogether: start afresh
         if same is not None:
             entry.msgstr, entry.flags = same.msgstr, list(same.flags)
             entry.previous_msgid = same.previous_msgid
@@ -208,6 +324,8 @@ def _relink(text: str, language: Optional[str] = None, root: Path = ROOT) -> str
 # The translated notebook's metadata key listing the cells shown in English
 # (book/sitetools.py reads it: the page says so and marks those cells).
 TRANSLATION_METADATA = "translation"
+# The same record on a Markdown page: its first line, a MyST comment.
+MD_RECORD = "% translation shown_in_english:"
 
 
 def shown_in_english(entry: Optional[polib.POEntry]) -> Optional[str]:
@@ -232,13 +350,26 @@ def build_document(path: Path, po: polib.POFile) -> str:
     # notebooks/NAME.ipynb: the project is the folder above notebooks/
     language, root = po.metadata.get("Language"), path.resolve().parents[1]
     if path.suffix == ".md":
-        blocks = _md_blocks(path.read_text(encoding="utf-8"))
-        out = [block if block.startswith("```") else
-               translated_cell_text(entries.get((f"paragraph-{i}", block)), block,
-                                    language, root)
-               for i, block in enumerate(blocks)]
-        return "\n\n".join(out) + "\n"
+        out = _md_blocks(path.read_text(encoding="utf-8"))
+        english = []
+        for context, block, i in _md_units(path):
+            entry = entries.get((context, block))
+            if shown_in_english(entry):
+                english.append(i)
+            out[i] = translated_cell_text(entry, block, language, root)
+        if not english:
+            return "\n\n".join(out) + "\n"
+        # The page opens with a comment (MyST's %, never rendered) giving the
+        # lines of the paragraphs shown in English, for book/sitetools.py.
+        starts, line = [], 3  # after the comment and its blank line
+        for block in out:
+            starts.append(line)
+            line += block.count("\n") + 2
+        ranges = " ".join(f"{starts[i]}-{starts[i] + out[i].count(chr(10))}" for i in english)
+        return f"{MD_RECORD} {ranges}\n\n" + "\n\n".join(out) + "\n"
     nb = nbformat.read(str(path), as_version=4)
+    labels = {e.msgid: e.msgstr for e in po if not e.obsolete and e.msgctxt == PLOT_LABEL
+              and not shown_in_english(e)}
     in_english = []
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.strip():
@@ -247,6 +378,14 @@ def build_document(path: Path, po: polib.POFile) -> str:
             if reason:
                 in_english.append({"cell": cell.id, "reason": reason})
             cell.source = translated_cell_text(entry, cell.source, language, root)
+        missing = []
+        for out in _svg_outputs(cell):
+            out["data"][SVG], left = translate_svg(out["data"][SVG], labels)
+            missing += left
+        if missing:  # a plot with a label not (or no longer) translated
+            reasons = {shown_in_english(entries.get((PLOT_LABEL, m))) for m in missing}
+            in_english.append({"cell": cell.id,
+                               "reason": "fuzzy" if reasons == {"fuzzy"} else "untranslated"})
     nb.metadata.pop(TRANSLATION_METADATA, None)
     if in_english:  # a complete translation carries no such record
         nb.metadata[TRANSLATION_METADATA] = {"shown_in_english": in_english}
@@ -347,13 +486,22 @@ def unsafe_catalogs(root: Path = ROOT,
             # Fuzzy and obsolete entries are never shown: the English is.
             if e.obsolete or not e.msgstr or "fuzzy" in e.flags:
                 continue
-            changes = markup_changes(e.msgid, e.msgstr)
+            if e.msgctxt == PLOT_LABEL:
+                changes = label_problems(e.msgid, e.msgstr)
+                rule = "a plot label is one line of plain words that keeps the English's numbers"
+            else:
+                changes = markup_changes(e.msgid, e.msgstr)
+                rule = ("a translation may change the prose only: keep the English's "
+                        "markup as it is")
+                controls = control_characters(e.msgstr)
+                if controls:
+                    changes.append(f"has control characters ({' '.join(controls)}; a carriage "
+                                   "return would shift every later line)")
             if changes:
                 start = e.msgid.strip().splitlines()[0][:40] if e.msgid.strip() else ""
                 found.setdefault(path, []).append(
                     f"{_rel(path, root)}:{e.linenum}: the translation of entry {e.msgctxt} "
-                    f"({start!r}) {', '.join(changes)}; a translation may change the "
-                    "prose only: keep the English's markup as it is")
+                    f"({start!r}) {', '.join(changes)}; {rule}")
     return found
 
 
@@ -403,7 +551,8 @@ def problems(root: Path = ROOT, only: Optional[Sequence[str]] = None) -> List[st
             continue
         po = polib.pofile(text, wrapwidth=78)
         for e in po:
-            cell = f"{rel}: cell {e.msgctxt}"
+            cell = (f"{rel}: plot label {e.msgid!r}" if e.msgctxt == PLOT_LABEL
+                    else f"{rel}: cell {e.msgctxt}")
             if e.obsolete:
                 out.append(f"{cell} is obsolete (the English cell is gone; "
                            "run `python tools/translate.py --prune`)")
