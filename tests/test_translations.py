@@ -696,3 +696,14 @@ def test_a_carriage_return_in_a_translation_is_refused(project, capsys):
     assert tr.main(["--root", str(project)]) == 1
     assert "U+000D" in capsys.readouterr().err
     assert (project / "notebooks/xx/01_intro.ipynb").read_text() == before
+
+
+def test_a_png_plot_is_listed_as_shown_in_english(plotted):
+    """A PNG's words cannot be translated: the page says that cell is English."""
+    nb = nbformat.read(str(plotted / "notebooks/01_intro.ipynb"), as_version=4)
+    nb.cells[1].outputs = [new_output("display_data", data={
+        "image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 500x300 with 1 Axes>"})]
+    nbformat.write(nb, str(plotted / "notebooks/01_intro.ipynb"))
+    _translate_labels(plotted)
+    assert _read(plotted).metadata["translation"] == {"shown_in_english": [
+        {"cell": nb.cells[1].id, "reason": "untranslated"}]}

@@ -382,8 +382,12 @@ def build_document(path: Path, po: polib.POFile) -> str:
         for out in _svg_outputs(cell):
             out["data"][SVG], left = translate_svg(out["data"][SVG], labels)
             missing += left
+        if any("image/png" in out.get("data", {}) and SVG not in out["data"]
+               for out in cell.get("outputs", [])):
+            missing.append(None)  # a picture whose words cannot be translated
         if missing:  # a plot with a label not (or no longer) translated
-            reasons = {shown_in_english(entries.get((PLOT_LABEL, m))) for m in missing}
+            reasons = {shown_in_english(entries.get((PLOT_LABEL, m))) if m else "untranslated"
+                       for m in missing}
             in_english.append({"cell": cell.id,
                                "reason": "fuzzy" if reasons == {"fuzzy"} else "untranslated"})
     nb.metadata.pop(TRANSLATION_METADATA, None)
