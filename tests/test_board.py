@@ -53,11 +53,20 @@ def test_trainer_draws_book_labels(tmp_path):
     assert (tmp_path / "b.png").exists()
 
 
+def run_in_kernel(tmp_path, *cells: str):
+    """The cells executed in order in a fresh Jupyter kernel whose working
+    directory is ``tmp_path``; returns the executed notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb
+
+
 def test_trainer_in_a_jupyter_kernel(tmp_path):
     """In a kernel the board is displayed inline (SVG) and updated in place,
     and the summary line is printed; no picture file is written."""
-    import nbformat
-    from nbclient import NotebookClient
     code = (
         "import sys, torch\n"
         f"sys.path.insert(0, {str(__import__('os').path.dirname(__file__))!r})\n"
@@ -66,10 +75,7 @@ def test_trainer_in_a_jupyter_kernel(tmp_path):
         "model = make_model()\n"
         "h = d2l.Trainer(max_epochs=2, progress=False).fit(model, SyntheticData(n=200))\n"
         "len(h)")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = nb.cells[0].outputs
+    outputs = run_in_kernel(tmp_path, code).cells[0].outputs
     svgs = [o["data"]["image/svg+xml"] for o in outputs if "image/svg+xml" in o.get("data", {})]
     assert len(svgs) == 1 and not any("image/png" in o.get("data", {}) for o in outputs)
     assert ">val_acc</text>" in svgs[0]  # the legend is text a translation can replace
@@ -82,8 +88,6 @@ def test_trainer_in_a_jupyter_kernel(tmp_path):
 def test_a_board_on_its_own_in_a_jupyter_cell_shows_every_point(tmp_path):
     """The throttle holds points back; the board shows them once the cell has
     run (as matplotlib's inline backend shows its figures)."""
-    import nbformat
-    from nbclient import NotebookClient
     loop = ("import numpy as np\n"
             "import d2lmini as d2l\n"
             "board = d2l.ProgressBoard('x')\n"
@@ -95,10 +99,7 @@ def test_a_board_on_its_own_in_a_jupyter_cell_shows_every_point(tmp_path):
              "buf.write(d2l.display.svg_bytes(board.fig))\n"
              "print(len(board._lines['sin'].get_xdata()), len(board._lines['cos'].get_xdata()))\n"
              "print(base64.b64encode(buf.getvalue()).decode())")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(loop),
-                                         nbformat.v4.new_code_cell(final)])
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = run_in_kernel(tmp_path, loop, final)
     images = [o["data"]["image/svg+xml"] for o in nb.cells[0].outputs
               if "image/svg+xml" in o.get("data", {})]
     assert len(images) == 1  # one figure, updated in place
@@ -316,17 +317,13 @@ def test_legend_sits_beside_the_curves(tmp_path):
 def test_in_a_kernel_pyplot_figures_are_svg_with_text_labels(tmp_path):
     """import d2lmini switches the inline backend to SVG whose words are
     <text> elements (what the translated pages replace); no PNG is sent."""
-    import nbformat
-    from nbclient import NotebookClient
     code = ("import d2lmini as d2l\n"
             "import matplotlib.pyplot as plt\n"
             "fig, ax = plt.subplots()\n"
             "ax.plot([0, 1], [1, 0], label='train loss')\n"
             "ax.set_xlabel('epoch'); ax.legend()\n"
             "plt.show()")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = run_in_kernel(tmp_path, code)
     data = [o["data"] for o in nb.cells[0].outputs if o.output_type == "display_data"]
     assert len(data) == 1 and "image/png" not in data[0]
     svg = data[0]["image/svg+xml"]
