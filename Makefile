@@ -1,4 +1,4 @@
-# Two commands for a new user: `make run` (execute the chapter into build/)
+# Two commands for a new user: `make run` (execute the main text into build/)
 # and `make test` (unit tests + nbval). Both create or reuse .venv/.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,10 +13,11 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 D2L_ORACLE ?= d2l==1.0.3
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
-.PHONY: help venv data browser test unit nbtest test-oldest run site export translations figures lab bench clean
+.PHONY: help venv data browser test unit nbtest test-oldest run run-all site export translations figures lab bench clean
 
 help:
-	@echo "make run      execute every notebook into build/ and render the site in build/html/"
+	@echo "make run      execute the main text into build/ (the exercise answers keep their stored outputs) and render the site in build/html/"
+	@echo "make run-all  the same, executing the exercise answers too"
 	@echo "make site     render the committed notebooks (stored outputs) into build/html/"
 	@echo "make test     unit tests, export/figure checks and nbval"
 	@echo "make lab      open JupyterLab on notebooks/"
@@ -113,8 +114,14 @@ test-oldest: data
 	D2LMINI_FAST=1 $(OLDEST_VENV)/bin/python -m pytest tests -p no:cacheprovider
 
 # Execute the notebooks into build/notebooks/, then render build/html/
-# (Sphinx, book/conf.py; warnings are errors).
+# (Sphinx, book/conf.py; warnings are errors). `make run` executes the main
+# text and the last page and copies the exercise answers with their stored
+# outputs; `make run-all` executes every notebook. benchmarks/README.md
+# records how long each takes.
 run: venv data
+	$(PY) tools/run_notebooks.py --out build --keep-answers
+
+run-all: venv data
 	$(PY) tools/run_notebooks.py --out build
 
 # Render the committed notebooks with their stored outputs, nothing executed.

@@ -90,6 +90,35 @@ def test_the_site_shows_what_was_executed(chapter, tmp_path):
     assert "".join(download["cells"][1]["outputs"][0]["text"]) == "fast=1\n"
 
 
+def test_keep_answers_copies_the_exercise_answers_with_their_stored_outputs(chapter, tmp_path):
+    # An answer whose stored output differs from what running it would print,
+    # and which would fail if it ran: kept, it is copied untouched.
+    answer = new_code_cell("raise RuntimeError('the answer ran')")
+    answer.outputs = [nbformat.v4.new_output("stream", name="stdout", text="stored\n")]
+    _write(chapter, "03_answer.ipynb",
+           new_markdown_cell("# Exercises 1 and 2: Answers\n\nWords."), answer)
+    out = tmp_path / "build"
+    proc = _run(chapter, out, "--keep-answers", "--no-html")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"03_answer\.ipynb kept with its stored outputs", proc.stdout)
+    assert "2 notebooks executed" in proc.stdout and "1 answers kept" in proc.stdout
+    kept = nbformat.read(out / "notebooks" / "03_answer.ipynb", as_version=4)
+    assert kept.cells[1].outputs[0]["text"] == "stored\n"
+    main = nbformat.read(out / "notebooks" / "01_first.ipynb", as_version=4)
+    assert main.cells[1].outputs[0]["text"] == "cwd=notebooks\n"  # executed
+    # Without the option (make run-all) the answer runs, and here it fails.
+    proc = _run(chapter, tmp_path / "all", "--no-html")
+    assert proc.returncode == 1 and "RuntimeError: the answer ran" in proc.stderr
+
+
+def test_the_chapter_answers_are_exactly_the_exercise_pages():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import run_notebooks
+    answers = [p.name[:2] for p in sorted((ROOT / "notebooks").glob("*.ipynb"))
+               if run_notebooks.is_answer(p)]
+    assert answers == ["08", "09", "10", "11", "12", "13", "14"]
+
+
 def test_a_failing_notebook_stops_the_run_and_is_named(chapter, tmp_path):
     _write(chapter, "01b_broken.ipynb", new_markdown_cell("# Broken"),
            new_code_cell("x = 1"), new_code_cell("raise ValueError('no such layer')"),

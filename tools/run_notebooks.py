@@ -1,8 +1,12 @@
 """Execute the chapter and render it as a website (``make run``, ``make site``).
 
-Execution (``make run``): every ``notebooks/*.ipynb`` runs in name order, each
-in a fresh kernel whose working directory is the notebooks folder (so relative
-paths behave as in Jupyter). The executed copies go to ``OUT/notebooks/`` next
+Execution (``make run-all``): every ``notebooks/*.ipynb`` runs in name order,
+each in a fresh kernel whose working directory is the notebooks folder (so
+relative paths behave as in Jupyter). ``make run`` passes ``--keep-answers``:
+the answers to the exercises (pages titled "Exercise ...") keep the outputs
+stored with them and are copied, not executed: the main text, with its own
+training run, is what a reader reproduces first (benchmarks/README.md records
+how long each target takes). The executed copies go to ``OUT/notebooks/`` next
 to a copy of ``img/`` and of the folder's markdown pages (the title page
 ``index.md``), so their relative links still hold; the sources are never
 touched. A failing notebook stops the run: its partly executed copy is
@@ -24,7 +28,7 @@ tool's own: it marks the folders it makes with a ``.made-by-run_notebooks``
 file and never deletes a folder without one.
 
 Usage: ``python tools/run_notebooks.py [--out build] [--notebooks notebooks]
-[--fast] [--timeout SECONDS] [--no-execute | --no-html]``.
+[--fast] [--keep-answers] [--timeout SECONDS] [--no-execute | --no-html]``.
 """
 from __future__ import annotations
 
@@ -116,6 +120,18 @@ def run_one(src: Path, out_dir: Path, timeout: int) -> Result:
     return Result(src.stem, seconds, error)
 
 
+def is_answer(src: Path) -> bool:
+    """Whether a notebook answers an exercise: its title (first heading) starts
+    with "Exercise" ("# Exercise 4: ...", "# Exercises 5 and 6: ...")."""
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            title = re.search(r"^#\s+(.*)$", cell.source, re.MULTILINE)
+            if title:
+                return title.group(1).startswith("Exercise")
+    return False
+
+
 def notebook_sources(notebooks: Path) -> list[Path]:
     """The chapter's notebooks in reading (name) order; an empty folder is an error."""
     sources = sorted(notebooks.glob("*.ipynb"))
@@ -124,8 +140,12 @@ def notebook_sources(notebooks: Path) -> list[Path]:
     return sources
 
 
-def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int) -> list[Result]:
+def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int,
+            keep_answers: bool = False) -> list[Result]:
     """Run every notebook in name order into ``out_dir``; stop at the first that fails.
+
+    With ``keep_answers`` the answers to the exercises (:func:`is_answer`) are
+    copied with their stored outputs instead (their results say 0 s).
 
     The folder's other pages (``*.md``) and the figures folder next to it
     (``../img``) are copied alongside, so the copies render like the sources.
@@ -140,6 +160,11 @@ def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int) -> list[Re
     results: list[Result] = []
     with fast_env(fast):
         for k, src in enumerate(sources, start=1):
+            if keep_answers and is_answer(src):
+                shutil.copy2(src, out_dir / src.name)
+                print(f"[{k}/{len(sources)}] {src.name} kept with its stored outputs "
+                      "(an exercise answer; make run-all executes it)", flush=True)
+                continue
             print(f"[{k}/{len(sources)}] {src.name} ...", flush=True)
             result = run_one(src, out_dir, timeout)
             results.append(result)
@@ -281,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of .ipynb files, run in name order")
     parser.add_argument("--fast", action="store_true",
                         help="set D2LMINI_FAST=1 (the test suite's small recipe)")
+    parser.add_argument("--keep-answers", action="store_true",
+                        help="copy the exercise answers with their stored outputs "
+                             "instead of executing them (make run)")
     parser.add_argument("--timeout", type=int, default=3600,
                         help="seconds one cell may run (default 3600)")
     mode = parser.add_mutually_exclusive_group()
@@ -305,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         mode_name = "fast (D2LMINI_FAST=1)" if args.fast else "full"
         print(f"running {args.notebooks} into {args.out / 'notebooks'}, {mode_name} mode",
               flush=True)
-        results = run_all(notebooks, english, args.fast, args.timeout)
+        results = run_all(notebooks, english, args.fast, args.timeout, args.keep_answers)
         failed = [r for r in results if r.error]
         if failed:
             r = failed[0]
@@ -313,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"partial output: {english / (r.name + '.ipynb')}", file=sys.stderr)
             return 1
         total = sum(r.seconds for r in results)
-        print(f"{len(results)} notebooks executed in {total:.0f} s", flush=True)
+        kept = len(notebook_sources(notebooks)) - len(results)
+        print(f"{len(results)} notebooks executed in {total:.0f} s"
+              + (f", {kept} answers kept with their stored outputs" if kept else ""), flush=True)
     if args.no_html:
         return 0
     status = build_html(sources, out)
