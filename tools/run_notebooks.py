@@ -145,7 +145,7 @@ def run_all(notebooks: Path, out_dir: Path, fast: bool, timeout: int,
     """Run every notebook in name order into ``out_dir``; stop at the first that fails.
 
     With ``keep_answers`` the answers to the exercises (:func:`is_answer`) are
-    copied with their stored outputs instead (their results say 0 s).
+    copied with their stored outputs instead, and have no result.
 
     The folder's other pages (``*.md``) and the figures folder next to it
     (``../img``) are copied alongside, so the copies render like the sources.
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"partial output: {english / (r.name + '.ipynb')}", file=sys.stderr)
             return 1
         total = sum(r.seconds for r in results)
-        kept = len(notebook_sources(notebooks)) - len(results)
+        kept = sum(map(is_answer, notebook_sources(notebooks))) if args.keep_answers else 0
         print(f"{len(results)} notebooks executed in {total:.0f} s"
               + (f", {kept} answers kept with their stored outputs" if kept else ""), flush=True)
     if args.no_html:
