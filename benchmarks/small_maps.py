@@ -1,14 +1,20 @@
-"""3x3 convolutions on 1x1 maps: ``nn.Conv2d`` against ``SmallMapConv2d``,
-side by side in one run.
+"""3x3 convolutions on 1x1 and 2x2 maps: ``nn.Conv2d`` against
+``SmallMapConv2d``, side by side in one run.
 
-At 28x28 inputs ResNet-18's last stage sees 1x1 feature maps, where eight of
-each 3x3 kernel's nine weights meet only zero padding (``d2lmini/small_maps.py``).
+At 28x28 inputs ResNet-18's last two stages see 2x2 and 1x1 feature maps,
+where most products of a 3x3 kernel meet only zero padding
+(``d2lmini/small_maps.py``).
 This script times bare training steps (forward, backward, SGD step on one
 fixed random batch) of notebook 05's ``ResNet18Plus`` with the plain and the
 switched convolutions, alternating the two sides ``--repeats`` times so that
 a change of machine load hits both, and prints images/s and their ratio:
 
     python benchmarks/small_maps.py --repeats 2
+
+``--baseline REV`` adds a third side: ``d2lmini/small_maps.py`` as it was at
+git revision ``REV`` of this repository, to measure a change of that module
+side by side with the current one (for example ``--baseline 6c5eb2a``, the
+version that skipped padding on 1x1 maps only).
 
 Results per host are in ``benchmarks/README.md``. Timings are never asserted.
 """
@@ -18,7 +24,10 @@ import argparse
 import copy
 import platform
 import statistics
+import subprocess
 import time
+import types
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
@@ -35,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--channels-last", action="store_true", help="NHWC model and batch")
+    p.add_argument("--baseline", metavar="REV",
+                   help="also time d2lmini/small_maps.py as of this git revision")
     return p
 
 
@@ -60,32 +71,54 @@ def images_per_s(model: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor,
     return X.shape[0] * steps / (time.perf_counter() - start)
 
 
+def module_at(revision: str) -> types.ModuleType:
+    """``d2lmini/small_maps.py`` as of a git revision of this repository."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(["git", "show", f"{revision}:d2lmini/small_maps.py"],
+                          cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"--baseline {revision}: git could not show "
+                         f"d2lmini/small_maps.py there: {proc.stderr.strip()}")
+    module = types.ModuleType(f"small_maps_at_{revision}")
+    exec(compile(proc.stdout, f"small_maps.py@{revision}", "exec"), module.__dict__)
+    return module
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
     args = parse_args(argv)
     torch.manual_seed(0)
     plain = d2l.ResNet18Plus()
     plain(torch.zeros(2, 1, args.side, args.side))  # materialise the lazy layers
-    switched = copy.deepcopy(plain)
+    sides = {"nn.Conv2d": plain}
+    if args.baseline:
+        old = sides[f"SmallMapConv2d@{args.baseline}"] = copy.deepcopy(plain)
+        module_at(args.baseline).skip_padding_taps(old)
+    switched = sides["SmallMapConv2d"] = copy.deepcopy(plain)
     count = d2l.skip_padding_taps(switched)
     X = torch.randn(args.batch_size, 1, args.side, args.side)
     Y = torch.randint(0, 10, (args.batch_size,))
     if args.channels_last:
         fmt = torch.channels_last
-        plain, switched = plain.to(memory_format=fmt), switched.to(memory_format=fmt)
+        sides = {k: m.to(memory_format=fmt) for k, m in sides.items()}
         X = X.contiguous(memory_format=fmt)
     print(f"ResNet18Plus at {args.side}x{args.side}, batch {args.batch_size}, "
           f"{'NHWC' if args.channels_last else 'NCHW'}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, torch {torch.__version__}; "
           f"{count} convolutions switched", flush=True)
-    speeds: Dict[str, List[float]] = {"nn.Conv2d": [], "SmallMapConv2d": []}
+    speeds: Dict[str, List[float]] = {name: [] for name in sides}
+    width = max(map(len, sides))
     for r in range(args.repeats):
-        for name, model in (("nn.Conv2d", plain), ("SmallMapConv2d", switched)):
+        for name, model in sides.items():
             speeds[name].append(images_per_s(model, X, Y, args.steps, args.warmup))
-            print(f"repeat {r + 1}: {name:15s} {speeds[name][-1]:7.1f} images/s", flush=True)
+            print(f"repeat {r + 1}: {name:{width}s} {speeds[name][-1]:7.1f} images/s", flush=True)
     med = {k: statistics.median(v) for k, v in speeds.items()}
     print(f"median: nn.Conv2d {med['nn.Conv2d']:.1f}, SmallMapConv2d "
           f"{med['SmallMapConv2d']:.1f} images/s, ratio "
           f"{med['SmallMapConv2d'] / med['nn.Conv2d']:.2f}x")
+    for name in speeds:
+        if "@" in name:
+            print(f"median: {name} {med[name]:.1f} images/s; SmallMapConv2d is "
+                  f"{med['SmallMapConv2d'] / med[name]:.2f}x as fast")
     return speeds
 
 

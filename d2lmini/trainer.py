@@ -68,9 +68,9 @@ class Trainer(HyperParameters):
     and ``checkpoint_every`` (an atomic checkpoint every n epochs;
     ``fit(..., resume=path)`` goes on; the path is checked up front and locked
     during ``fit``: :mod:`~d2lmini.checkpoint_paths`, :mod:`~d2lmini.run_lock`),
-    ``small_maps`` (3x3 convolutions on 1x1 maps skip the weights that meet
-    only padding, :mod:`~d2lmini.small_maps`: ``True``, ``False`` or
-    ``"auto"``, on a CPU), ``progress`` (the batch bar), ``amp``
+    ``small_maps`` (3x3 convolutions on 1x1 and 2x2 maps skip the weights
+    that meet only padding, :mod:`~d2lmini.small_maps`: ``True``, ``False``
+    or ``"auto"``, on a CPU), ``progress`` (the batch bar), ``amp``
     (``True``: bf16 autocast where bf16 runs in hardware, else a warning and
     float32; ``"auto"``: the same choice without the warning;
     ``autocast_dtype`` says which), ``sync_every`` (batches between reads of

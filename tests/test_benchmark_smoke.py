@@ -245,3 +245,19 @@ def test_small_maps_benchmark_runs_both_sides_and_prints_a_ratio(capsys):
     assert re.search(r"ratio \d+\.\d\dx", out)
     with pytest.raises(SystemExit):
         small_maps.parse_args(["--repeats", "0"])
+
+
+def test_small_maps_benchmark_times_an_earlier_revision_beside_the_current_one(capsys):
+    small_maps = load_script("small_maps")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCHMARKS.parent,
+                          capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    rev = head.stdout.strip()
+    speeds = small_maps.main(["--side", "17", "--batch-size", "2", "--steps", "1",
+                              "--warmup", "1", "--repeats", "1", "--baseline", rev])
+    assert set(speeds) == {"nn.Conv2d", f"SmallMapConv2d@{rev}", "SmallMapConv2d"}
+    assert re.search(rf"median: SmallMapConv2d@{rev} \d+\.\d images/s; "
+                     r"SmallMapConv2d is \d+\.\d\dx as fast", capsys.readouterr().out)
+    with pytest.raises(SystemExit, match="git could not show"):
+        small_maps.main(["--side", "17", "--baseline", "no-such-revision"])

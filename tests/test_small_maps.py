@@ -1,5 +1,5 @@
-"""SmallMapConv2d computes nn.Conv2d's function on 1x1 (and stride-2 2x2) maps
-from the weights that meet the pixels; the Trainer switches to it on a CPU."""
+"""SmallMapConv2d computes nn.Conv2d's function on 1x1 and 2x2 maps from the
+weights that meet the pixels; the Trainer switches to it on a CPU."""
 import copy
 
 import pytest
@@ -19,17 +19,25 @@ def _pair(cin, cout, stride=1, groups=1, bias=True):
     return ref, fast
 
 
-@pytest.mark.parametrize("side, stride, groups, bias", [
+CASES = [
     (1, 1, 1, True), (1, 2, 1, False), (1, 1, 4, True),   # the centre weight
     (2, 2, 1, True), (2, 2, 2, False),                     # lower-right 2x2
-    (2, 1, 1, True), (3, 1, 1, True), (4, 2, 1, False),    # plain nn.Conv2d
-])
-def test_same_outputs_and_gradients_as_conv2d(side, stride, groups, bias):
+    (2, 1, 1, True), (2, 1, 1, False),                     # 2x2 pixel links
+    (2, 1, 4, True), (3, 1, 1, True), (4, 2, 1, False),    # plain nn.Conv2d
+]
+
+
+@pytest.mark.parametrize("side, stride, groups, bias", CASES)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_same_outputs_and_gradients_as_conv2d(side, stride, groups, bias, layout):
     ref, fast = _pair(8, 12, stride, groups, bias)
-    x = torch.randn(5, 8, side, side, requires_grad=True)
+    ref, fast = ref.to(memory_format=layout), fast.to(memory_format=layout)
+    x = torch.randn(5, 8, side, side).contiguous(memory_format=layout).requires_grad_(True)
     x2 = x.detach().clone().requires_grad_(True)
     y, y2 = ref(x), fast(x2)
     torch.testing.assert_close(y2, y, rtol=1e-5, atol=1e-6)
+    # the output keeps the input's memory layout, as nn.Conv2d's does
+    assert y2.is_contiguous(memory_format=layout)
     g = torch.randn_like(y)
     y.backward(g)
     y2.backward(g)
@@ -37,6 +45,26 @@ def test_same_outputs_and_gradients_as_conv2d(side, stride, groups, bias):
     torch.testing.assert_close(fast.weight.grad, ref.weight.grad, rtol=1e-5, atol=1e-6)
     if bias:
         torch.testing.assert_close(fast.bias.grad, ref.bias.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("side, stride, groups, bias", CASES)
+def test_exact_in_float64(side, stride, groups, bias):
+    ref, fast = _pair(8, 12, stride, groups, bias)
+    ref, fast = ref.double(), fast.double()
+    x = torch.randn(4, 8, side, side, dtype=torch.float64)
+    torch.testing.assert_close(fast(x), ref(x), rtol=1e-12, atol=1e-12)
+    ref(x).square().sum().backward()
+    fast(x).square().sum().backward()
+    torch.testing.assert_close(fast.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("side, stride", [(1, 1), (2, 2), (2, 1)])
+def test_weight_gradient_has_the_weights_memory_layout(side, stride):
+    _, fast = _pair(8, 8, stride)
+    fast = fast.to(memory_format=torch.channels_last)
+    x = torch.randn(3, 8, side, side).contiguous(memory_format=torch.channels_last)
+    fast(x).sum().backward()
+    assert fast.weight.grad.stride() == fast.weight.stride()
 
 
 def test_weights_meeting_only_padding_get_exactly_zero_gradient():
