@@ -14,7 +14,8 @@ lower-right 2x2 weights for a stride-2 convolution of a 2x2 map, and for a
 stride-1 convolution of a 2x2 map a dense matrix that links each of the four
 input pixels to each of the four output pixels through its weight (16 blocks
 of weights instead of 36). The parameters, the state dict and the result (up
-to floating-point rounding) are those of ``nn.Conv2d``; on any other input
+to floating-point rounding; a weight that is already infinite gives NaN
+rather than inf on a 2x2 map) are those of ``nn.Conv2d``; on any other input
 (and for grouped convolutions on 2x2 maps at stride 1) it is ``nn.Conv2d``.
 :func:`skip_padding_taps` switches the plain (and lazy) 3x3 convolutions of a
 model to it; the ``Trainer`` does so on a CPU (its ``small_maps`` argument).
@@ -34,24 +35,26 @@ class SmallMapConv2d(nn.Conv2d):
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor,
                       bias: Optional[torch.Tensor]) -> torch.Tensor:
-        n, c, h, w = x.shape
-        if not _skippable(self) or (h, w) not in ((1, 1), (2, 2)):
+        if x.dim() != 4 or not _skippable(self):
             return super()._conv_forward(x, weight, bias)
-        if self.groups > 1:  # one output pixel: a 1x1 or 2x2 grouped conv
-            if h == 1:
-                return F.conv2d(x, _taps(weight, 1, 2), bias, 1, 0, 1, self.groups)
-            if self.stride == (2, 2):
-                return F.conv2d(x, _taps(weight, 1, 3), bias, 1, 0, 1, self.groups)
-            return super()._conv_forward(x, weight, bias)
-        if h == 1:  # any stride: one output pixel, the centre weight
-            return _maps(F.linear(_pixels(x), _taps(weight, 1, 2)[:, :, 0, 0],
-                                  bias), x, 1)
-        if self.stride == (2, 2):  # one output pixel, the lower-right weights
-            W = _taps(weight, 1, 3).permute(0, 2, 3, 1).reshape(len(weight), -1)
-            return _maps(F.linear(_pixels(x), W, bias), x, 1)
-        if self.stride == (1, 1):
+        size, groups = tuple(x.shape[-2:]), self.groups
+        # Weights as (c_out, 3, 3, c_in): for an NHWC weight that view is
+        # contiguous, and a slice's gradient comes back in the weight's layout.
+        taps = weight.permute(0, 2, 3, 1)
+        if size == (1, 1):  # any stride: one output pixel, the centre weight
+            if groups > 1:
+                return F.conv2d(x, weight[:, :, 1:2, 1:2], bias, 1, 0, 1, groups)
+            return _one_pixel(F.linear(x.flatten(1), taps[:, 1, 1, :], bias))
+        if size == (2, 2) and self.stride == (2, 2):  # one output pixel
+            if groups > 1:
+                return F.conv2d(x, weight[:, :, 1:, 1:], bias, 1, 0, 1, groups)
+            W = taps[:, 1:, 1:, :].flatten(1)  # the lower-right 2x2 weights
+            return _one_pixel(F.linear(_pixels(x), W, bias))
+        if size == (2, 2) and self.stride == (1, 1) and groups == 1:
             b = None if bias is None else bias.repeat(4)
-            return _maps(F.linear(_pixels(x), _pixel_links(weight), b), x, 2)
+            y = F.linear(_pixels(x), _pixel_links(weight), b)
+            y = y.unflatten(1, (2, 2, -1)).permute(0, 3, 1, 2)  # NHWC in memory
+            return y.contiguous() if x.is_contiguous() else y
         return super()._conv_forward(x, weight, bias)
 
 
@@ -60,40 +63,15 @@ def _skippable(conv: nn.Conv2d) -> bool:
             and conv.dilation == (1, 1) and conv.padding_mode == "zeros")
 
 
+def _one_pixel(y: torch.Tensor) -> torch.Tensor:
+    """(n, c) -> (n, c, 1, 1) with NHWC strides: the layers after it pick
+    their kernels by the strides, so these keep a run's results unchanged."""
+    return y.unflatten(1, (1, 1, -1)).permute(0, 3, 1, 2)
+
+
 def _pixels(x: torch.Tensor) -> torch.Tensor:
     """(n, c, h, w) -> (n, h*w*c): the channels of each pixel in turn."""
-    return x.permute(0, 2, 3, 1).reshape(len(x), -1)
-
-
-def _maps(y: torch.Tensor, x: torch.Tensor, side: int) -> torch.Tensor:
-    """(n, side*side*c) -> (n, c, side, side), in the memory layout of x."""
-    y = y.view(len(y), side, side, -1).permute(0, 3, 1, 2)
-    if x.is_contiguous(memory_format=torch.channels_last):
-        return y  # already NHWC in memory
-    return y.contiguous()
-
-
-class _Taps(torch.autograd.Function):
-    """``weight[:, :, a:b, a:b]``, whose gradient has the strides of
-    ``weight`` (a sliced view's would be copied into them every step)."""
-
-    @staticmethod
-    def forward(ctx, weight, a, b):
-        ctx.a, ctx.b = a, b
-        ctx.layout = (weight.shape, weight.stride(), weight.dtype, weight.device)
-        return weight[:, :, a:b, a:b]
-
-    @staticmethod
-    def backward(ctx, grad):
-        shape, stride, dtype, device = ctx.layout
-        full = torch.empty_strided(shape, stride, dtype=dtype, device=device)
-        full.zero_()
-        full[:, :, ctx.a:ctx.b, ctx.a:ctx.b] = grad
-        return full, None, None
-
-
-def _taps(weight: torch.Tensor, a: int, b: int) -> torch.Tensor:
-    return _Taps.apply(weight, a, b)
+    return x.permute(0, 2, 3, 1).flatten(1)
 
 
 def _links() -> torch.Tensor:

@@ -58,13 +58,44 @@ def test_exact_in_float64(side, stride, groups, bias):
     torch.testing.assert_close(fast.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("side, stride", [(1, 1), (2, 2), (2, 1)])
-def test_weight_gradient_has_the_weights_memory_layout(side, stride):
+@pytest.mark.parametrize("side, stride", [(1, 1), (2, 2)])
+def test_weight_gradient_arrives_in_the_weights_memory_layout(side, stride):
+    # Otherwise autograd copies it into the weight's NHWC layout every step.
     _, fast = _pair(8, 8, stride)
     fast = fast.to(memory_format=torch.channels_last)
+    arrived = []
+    fast.weight.register_hook(lambda g: arrived.append(g.stride()))
     x = torch.randn(3, 8, side, side).contiguous(memory_format=torch.channels_last)
     fast(x).sum().backward()
-    assert fast.weight.grad.stride() == fast.weight.stride()
+    assert arrived == [fast.weight.stride()]
+
+
+@pytest.mark.parametrize("side, stride", [(1, 1), (2, 2), (2, 1), (8, 1)])
+def test_unbatched_and_empty_batches_work_as_in_conv2d(side, stride):
+    ref, fast = _pair(8, 12, stride)
+    x = torch.randn(8, side, side)  # one image without a batch dimension
+    torch.testing.assert_close(fast(x), ref(x), rtol=1e-5, atol=1e-6)
+    empty = torch.randn(0, 8, side, side)
+    assert fast(empty).shape == ref(empty).shape
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shapes fixed
+@pytest.mark.parametrize("side, stride", [(1, 1), (2, 2), (2, 1)])
+def test_torch_func_and_tracing_compose(side, stride):
+    ref, fast = _pair(8, 12, stride)
+    x = torch.randn(5, 8, side, side)
+    # vmap over single images and per-example gradients, as with nn.Conv2d
+    y = torch.func.vmap(fast)(x[:, None])[:, 0]
+    torch.testing.assert_close(y, ref(x), rtol=1e-5, atol=1e-6)
+    params = dict(fast.named_parameters())
+
+    def loss(p, xi):
+        return torch.func.functional_call(fast, p, (xi[None],)).square().sum()
+
+    grads = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0))(params, x)
+    assert grads["weight"].shape == (5, *fast.weight.shape)
+    traced = torch.jit.trace(fast, x[:2])  # traced at batch 2, run at 5
+    torch.testing.assert_close(traced(x), ref(x), rtol=1e-5, atol=1e-6)
 
 
 def test_weights_meeting_only_padding_get_exactly_zero_gradient():
